@@ -1,0 +1,1 @@
+"""Finding, loading and registering plugins (see :mod:`faultmgr.plugin.manager`)."""
