@@ -1,4 +1,4 @@
-"""Shared test helpers.
+"""Test prerequisites (import as `from prereq import need, need_root, need_program`).
 
 Suites that need root, a Debian package or a kernel feature call :func:`need`: on a developer's machine
 a missing prerequisite skips with the reason; under CI (``CI=true``) it fails, so CI never goes green by
