@@ -1,0 +1,52 @@
+"""The ``faultmgr`` command line: a click group, the core's commands, and those plugins add."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from faultmgr import __version__
+from faultmgr.cli import check, plugins_cmd, schema_cmd
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(click.ClickException):
+    """A mistake of the user's (bad rule file, daemon not reachable): one line, exit code 2, no traceback."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"faultmgr: {self.format_message()}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="faultmgr")
+def cli() -> None:
+    """faultmgr — fault management and alerting for Linux HA clusters.
+
+    Detectors (heartbeat, probes, audit logs) emit events; rule files turn them into alerts, actions
+    (VIP takeover, pool reweighting) and pages (e-mail, SMS, SNMP). Start with `faultmgr demo`.
+    """
+
+
+def build_cli() -> click.Group:
+    """The command group with every core command and the plugins' (``faultmgr_cli_commands``)."""
+    for module in (check, schema_cmd, plugins_cmd):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+    try:
+        from faultmgr.plugin.manager import load_plugins
+
+        plugins = load_plugins()
+        plugins.hook.faultmgr_cli_commands(cli=cli)
+    except Exception as exc:  # a broken plugin must not take the whole CLI down
+        click.echo(f"faultmgr: warning: plugin commands unavailable: {exc}", err=True)
+    return cli
+
+
+def main() -> None:
+    """Console-script entry point."""
+    group = build_cli()
+    sys.exit(group.main(prog_name="faultmgr", standalone_mode=True))
