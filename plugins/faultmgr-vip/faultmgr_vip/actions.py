@@ -1,0 +1,272 @@
+"""The ``vip.takeover`` and ``vip.release`` actions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import time
+from typing import Any
+
+from pyroute2 import AsyncIPRoute
+
+from faultmgr.alert import AlertView
+from faultmgr.component import Action, ActionResult
+from faultmgr.event import Event
+from faultmgr_vip.address import (
+    AddressError,
+    Link,
+    VirtualAddress,
+    add_address,
+    holds,
+    lookup_link,
+    remove_address,
+)
+from faultmgr_vip.announce import Announcer, arp_probe, mac_bytes
+from faultmgr_vip.guard import (
+    CircuitBreaker,
+    PeerWatcher,
+    peer_dead_on_all_paths,
+    run_fence,
+    unreachable_nodes,
+)
+from faultmgr_vip.settings import ReleaseSettings, TakeoverSettings
+
+
+class VipTakeover(Action):
+    """Adds the address to the interface and announces it, after the split-brain guard agrees.
+
+    Holding already is success (the address is re-announced, nothing else). When the alert resolves (the
+    peer is back) a standby with ``auto_failback`` releases the address so the preferred node can have it.
+    """
+
+    Settings = TakeoverSettings
+    summary = "take over a virtual IP: netlink add, gratuitous ARP / unsolicited NA, split-brain guard"
+    settings: TakeoverSettings
+
+    def __init__(self, name: str, settings: Any, runtime: Any) -> None:
+        super().__init__(name, settings, runtime)
+        self.vip = VirtualAddress.parse(self.settings.vip)
+        self.breaker = CircuitBreaker(self.settings.max_takeovers, self.settings.takeover_window,
+                                      runtime.store, key=f"takeovers:{name}")
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._refresher: asyncio.Task[None] | None = None
+        self._state: dict[str, Any] = {"held": None, "last_change": None, "last_refusal": None,
+                                       "announcements": 0}
+
+    # -- life cycle --------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Reconcile: is the address already ours? If so re-announce it; the preferred node may claim it."""
+        held = await holds(self.settings.interface, self.vip)
+        self._state["held"] = held
+        self._state["reconciled_at"] = time.time()
+        self.log.info("%s on %s at start: %s", self.vip, self.settings.interface,
+                      "held here" if held else "not held here")
+        if held:
+            await self._announce()
+            self._start_refresh()
+        elif self.settings.preferred:
+            self._spawn(self._claim_at_start())
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *([self._refresher] if self._refresher else [])]:
+            task.cancel()
+        for task in [*self._tasks, *([self._refresher] if self._refresher else [])]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._refresher = None
+
+    def check(self) -> list[str]:
+        problems = []
+        fence = self.settings.fence
+        if fence and not (shutil.which(fence[0]) or os.access(fence[0], os.X_OK)):
+            problems.append(f"fence program not found or not executable: {fence[0]}")
+        return problems
+
+    def status(self) -> dict[str, Any]:
+        return {"vip": str(self.vip), "interface": self.settings.interface, **self._state,
+                "circuit_breaker": self.breaker.status(),
+                "refreshing": self._refresher is not None and not self._refresher.done()}
+
+    # -- the action --------------------------------------------------------------------------------------
+
+    async def run(self, alert: AlertView, event: Event | None, resolved: bool = False) -> ActionResult:
+        async with self._lock:
+            if resolved:
+                return await self._on_peer_back()
+            return await self.take_over(peer=self.settings.peer or alert.subject)
+
+    async def take_over(self, peer: str | None = None) -> ActionResult:
+        """The takeover itself: guard, fence, add, announce. Safe to repeat."""
+        try:
+            if await holds(self.settings.interface, self.vip):
+                self._state["held"] = True
+                await self._announce()
+                self._start_refresh()
+                return ActionResult(True, f"{self.vip} already held on {self.settings.interface}; re-announced",
+                                    {"changed": False})
+            if self.breaker.is_open():
+                return self._refuse(f"circuit open: {len(self.breaker.times)} takeovers within "
+                                    f"{self.settings.takeover_window:g}s (max {self.settings.max_takeovers}); "
+                                    "automatic takeover refused")
+            refusal = await self._guard(peer)
+            if refusal:
+                return self._refuse(refusal)
+            if self.settings.fence:
+                fenced, detail = await run_fence(self.settings.fence, self.settings.fence_timeout)
+                if not fenced:
+                    return self._refuse(f"fencing failed, takeover refused: {detail}")
+            link, added = await add_address(self.settings.interface, self.vip)
+        except AddressError as exc:
+            return ActionResult(False, str(exc))
+        # The first announcement goes out before anything else: it is what moves the clients.
+        self._announce_now(link)
+        self._spawn(self._announce(link, skip_first=True))
+        self.breaker.record()
+        self._mark(True)
+        self._start_refresh()
+        return ActionResult(True, f"took over {self.vip} on {self.settings.interface}",
+                            {"changed": added, "mac": link.mac})
+
+    async def _on_peer_back(self) -> ActionResult:
+        if self.settings.preferred or not self.settings.auto_failback:
+            return ActionResult(True, "peer back; keeping the address (preferred node or auto_failback off)")
+        try:
+            removed = await remove_address(self.settings.interface, self.vip)
+        except AddressError as exc:
+            return ActionResult(False, str(exc))
+        self._stop_refresh()
+        self._mark(False)
+        return ActionResult(True, f"peer back; released {self.vip} (auto_failback)", {"changed": removed})
+
+    async def _guard(self, peer: str | None) -> str | None:
+        """The reason to refuse takeover, or ``None`` when the evidence says go."""
+        if self.settings.require_peer_dead_on_all_paths:
+            name = self.settings.heartbeat_detector or ""
+            watcher = self.runtime.component("detector", name)
+            if not isinstance(watcher, PeerWatcher):
+                return f"split-brain guard: heartbeat detector {name!r} not found"
+            dead, why = peer_dead_on_all_paths(watcher, peer or "")
+            if not dead:
+                return f"split-brain guard: {why}"
+        if self.settings.ping_nodes:
+            silent = await unreachable_nodes(self.settings.ping_nodes, self.settings.ping_timeout)
+            if silent:
+                return f"split-brain guard: ping node(s) not answering: {', '.join(silent)}"
+        return None
+
+    def _refuse(self, detail: str) -> ActionResult:
+        self._state["last_refusal"] = {"time": time.time(), "detail": detail}
+        self.log.warning("%s: %s", self.name, detail)
+        return ActionResult(False, detail)
+
+    def _mark(self, held: bool) -> None:
+        self._state["held"] = held
+        self._state["last_change"] = time.time()
+
+    # -- claiming at start -------------------------------------------------------------------------------
+
+    async def _claim_at_start(self) -> None:
+        async with self._lock:
+            if not self.settings.auto_failback and self.vip.family == socket.AF_INET:
+                link = await self._link()
+                owner = await arp_probe(link.name, mac_bytes(link.mac), self.vip.address,
+                                        self.settings.start_probe_timeout)
+                if owner is not None:
+                    self.log.info("%s answered by %s; not claiming it (auto_failback off)", self.vip, owner.hex(":"))
+                    self._state["answered_by"] = owner.hex(":")
+                    return
+            result = await self.take_over()
+            self.log.info("claim at start: %s", result.detail)
+
+    # -- announcing --------------------------------------------------------------------------------------
+
+    async def _link(self) -> Link:
+        async with AsyncIPRoute() as ipr:
+            return await lookup_link(ipr, self.settings.interface)
+
+    def _announcer(self, link: Link) -> Announcer:
+        return Announcer(link.name, self.vip.address, mac_bytes(link.mac), link.index)
+
+    def _announce_now(self, link: Link) -> None:
+        try:
+            self._announcer(link).send_once()
+            self._state["announcements"] += 1
+        except OSError as exc:
+            self.log.warning("announcing %s on %s failed: %s", self.vip, link.name, exc)
+
+    async def _announce(self, link: Link | None = None, skip_first: bool = False) -> None:
+        try:
+            link = link or await self._link()
+        except AddressError as exc:
+            self.log.warning("cannot announce %s: %s", self.vip, exc)
+            return
+        count = self.settings.garp_count - (1 if skip_first else 0)
+        if count <= 0:
+            return
+        if skip_first:
+            await asyncio.sleep(self.settings.garp_interval)
+        self._state["announcements"] += await self._announcer(link).burst(count, self.settings.garp_interval)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _start_refresh(self) -> None:
+        if self.settings.refresh_interval and (self._refresher is None or self._refresher.done()):
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_loop())
+
+    def _stop_refresh(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            self._refresher = None
+
+    async def _refresh_loop(self) -> None:
+        """Re-announce while the address is here; stop once it is gone (released by anyone)."""
+        interval = self.settings.refresh_interval or 0.0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await holds(self.settings.interface, self.vip):
+                    self._state["held"] = False
+                    return
+                link = await self._link()
+            except AddressError:
+                continue
+            self._announce_now(link)
+
+
+class VipRelease(Action):
+    """Removes the address from the interface; absent already is success."""
+
+    Settings = ReleaseSettings
+    summary = "release a virtual IP (netlink delete)"
+    settings: ReleaseSettings
+
+    def __init__(self, name: str, settings: Any, runtime: Any) -> None:
+        super().__init__(name, settings, runtime)
+        self.vip = VirtualAddress.parse(self.settings.vip)
+        self._state: dict[str, Any] = {"held": None, "last_change": None}
+
+    async def start(self) -> None:
+        self._state["held"] = await holds(self.settings.interface, self.vip)
+
+    def status(self) -> dict[str, Any]:
+        return {"vip": str(self.vip), "interface": self.settings.interface, **self._state}
+
+    async def run(self, alert: AlertView, event: Event | None, resolved: bool = False) -> ActionResult:
+        if resolved and not self.settings.on_resolve:
+            return ActionResult(True, "skipped (on_resolve is off)")
+        try:
+            removed = await remove_address(self.settings.interface, self.vip)
+        except AddressError as exc:
+            return ActionResult(False, str(exc))
+        self._state.update(held=False, last_change=time.time())
+        detail = f"released {self.vip} from {self.settings.interface}" if removed else f"{self.vip} was not held"
+        return ActionResult(True, detail, {"changed": removed})
