@@ -1,0 +1,179 @@
+"""One pool's controller: declared state + what alerts and operators changed = the state to reconcile to.
+
+Changes made by actions and by ``faultmgr pool drain/add`` are *overrides* kept in the daemon's key/value
+store, so a restart or a reload reconciles to "declared, except web2 is quiesced", never silently undoing an
+open alert's action. Clearing an override (the alert resolved) brings the declared state back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from faultmgr.event import Event, Severity
+from faultmgr.store import KeyValueStore
+from faultmgr_pools.backend import Backend, ServerState, Target
+from faultmgr_pools.haproxy import HaproxyPoolBackend
+from faultmgr_pools.ipvs import IpvsPoolBackend
+from faultmgr_pools.model import Pool, RealServer
+from faultmgr_pools.reconcile import Wanted, apply, plan
+
+#: Source of the ``pool.quorum.*`` events (one per process, so a recovery always matches its failure).
+EVENT_SOURCE = "pools"
+_QUORUM_KEY = "!quorum"
+
+log = logging.getLogger("faultmgr.pools")
+
+
+def make_backend(pool: Pool) -> Backend:
+    """The backend a pool declares."""
+    if pool.backend.type == "ipvs":
+        assert pool.service is not None
+        return IpvsPoolBackend(pool.service, pool.backend)
+    return HaproxyPoolBackend(pool.backend)
+
+
+@dataclass
+class Report:
+    """What one reconciliation did and found."""
+
+    changes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    serving: int = 0
+    quorum: int = 0
+    sorry_active: bool = False
+
+    @property
+    def quorum_ok(self) -> bool:
+        return self.serving >= self.quorum
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"changes": self.changes, "errors": self.errors, "serving": self.serving,
+                "quorum": self.quorum, "quorum_ok": self.quorum_ok, "sorry_active": self.sorry_active}
+
+
+class PoolController:
+    """Holds one pool's overrides and reconciles its backend; serialises every change to the pool."""
+
+    def __init__(self, name: str, pool: Pool, backend: Backend | None = None, store: KeyValueStore | None = None,
+                 emit: Callable[[Event], None] | None = None, now: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self.pool = pool
+        self.backend = backend or make_backend(pool)
+        self.store = store if store is not None else KeyValueStore.memory()
+        self.emit = emit
+        self.now = now
+        self.lock = asyncio.Lock()
+        self.namespace = f"faultmgr-pools.{name}"
+
+    # -- overrides -------------------------------------------------------------------------------------
+
+    def overrides(self) -> dict[str, dict[str, Any]]:
+        """Server name -> override (``{"weight": N}`` or ``{"removed": true}``, with address and port for
+        servers the rule file does not declare)."""
+        return {k: v for k, v in self.store.items(self.namespace).items() if not k.startswith("!")}
+
+    def target(self, name: str) -> Target | None:
+        """The address of server ``name``: declared, or remembered from ``pool add --address``."""
+        declared = self.pool.server(name)
+        if declared is not None:
+            return Target(name, declared.address, self.pool.port_of(declared))
+        override = self.overrides().get(name, {})
+        if "address" in override:
+            return Target(name, override["address"], int(override["port"]))
+        return None
+
+    def declared_weight(self, name: str) -> int:
+        """The rule file's weight of ``name`` (1 for a server it does not declare)."""
+        declared = self.pool.server(name)
+        return declared.weight if declared is not None else 1
+
+    async def override(self, name: str, value: dict[str, Any] | None) -> Report:
+        """Set (or with ``None`` clear) the override of ``name``, then reconcile."""
+        async with self.lock:
+            if value is None:
+                self.store.delete(self.namespace, name)
+            else:
+                self.store.set(self.namespace, name, value)
+            return await self._reconcile()
+
+    # -- desired state -------------------------------------------------------------------------------------
+
+    def wanted(self) -> tuple[list[Wanted], int, bool]:
+        """The servers the pool should hold, how many real ones serve, and whether the sorry server is on."""
+        overrides = self.overrides()
+        wanted: list[Wanted] = []
+        for server in self.pool.servers:
+            override = overrides.pop(server.name, None)
+            weight = self._weight(server, override)
+            if weight is not None:
+                wanted.append(Wanted(Target(server.name, server.address, self.pool.port_of(server)), weight))
+        for name, override in overrides.items():
+            if "address" in override and not override.get("removed"):
+                wanted.append(Wanted(Target(name, override["address"], int(override["port"])),
+                                     int(override.get("weight", 1))))
+        serving = sum(1 for w in wanted if w.weight > 0)
+        sorry = self.pool.sorry
+        sorry_on = sorry is not None and serving == 0
+        if sorry is not None:
+            # The sorry server stays in the table at weight 0, so switching it on or off never cuts anything.
+            wanted.append(Wanted(Target(sorry.name, sorry.address, self.pool.port_of(sorry)),
+                                 sorry.weight if sorry_on else 0))
+        return wanted, serving, sorry_on
+
+    @staticmethod
+    def _weight(server: RealServer, override: dict[str, Any] | None) -> int | None:
+        if override is None:
+            return None if server.standby else server.weight
+        if override.get("removed"):
+            return None
+        return int(override.get("weight", server.weight))
+
+    # -- reconciliation ------------------------------------------------------------------------------------
+
+    async def reconcile(self) -> Report:
+        """Bring the backend to the wanted state (at start, on reload, after every override)."""
+        async with self.lock:
+            return await self._reconcile()
+
+    async def _reconcile(self) -> Report:
+        wanted, _, sorry_on = self.wanted()
+        if isinstance(self.backend, IpvsPoolBackend):
+            self.backend.names = {self.backend.key(w.target): w.target.name for w in wanted}
+        await self.backend.ensure()
+        changes = plan(self.backend, wanted, await self.backend.servers(), self.pool.backend.prune)
+        errors = await apply(self.backend, changes)
+        for change in changes:
+            log.info("pool %s: %s", self.name, change)
+        live = await self.backend.servers() if changes else None
+        report = Report([str(c) for c in changes], errors, quorum=self.pool.quorum, sorry_active=sorry_on)
+        report.serving = self._serving(live) if live is not None else self._serving(await self.backend.servers())
+        self._quorum_event(report)
+        return report
+
+    def _serving(self, live: list[ServerState]) -> int:
+        sorry = self.pool.sorry.name if self.pool.sorry else None
+        return sum(1 for s in live if s.serving and s.name != sorry)
+
+    def _quorum_event(self, report: Report) -> None:
+        was_ok = self.store.get(self.namespace, _QUORUM_KEY, True)
+        if was_ok == report.quorum_ok:
+            return
+        self.store.set(self.namespace, _QUORUM_KEY, report.quorum_ok)
+        if self.emit is None:
+            return
+        kind, severity = ("pool.quorum.ok", Severity.OK) if report.quorum_ok else ("pool.quorum.lost",
+                                                                                    Severity.CRITICAL)
+        self.emit(Event(kind=kind, source=EVENT_SOURCE, subject=self.name, severity=severity,
+                        labels={"pool": self.name}, time=self.now(),
+                        payload={"serving": report.serving, "quorum": report.quorum},
+                        message=f"pool {self.name}: {report.serving} of {len(self.pool.servers)} real servers "
+                                f"serving (quorum {report.quorum})"))
+
+    async def live(self) -> list[ServerState]:
+        """The backend's table as it is now."""
+        return await self.backend.servers()
