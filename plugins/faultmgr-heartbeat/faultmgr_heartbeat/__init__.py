@@ -1,0 +1,49 @@
+"""faultmgr heartbeat: authenticated multi-path heartbeat between cluster nodes, and eHB group watching.
+
+Two detector types, registered through the ``faultmgr`` entry point:
+
+``heartbeat``
+    Sends a beat every ``keepalive`` on every configured path (UDP unicast, broadcast, multicast, serial
+    line) from a dedicated thread, and watches the ``peers``. Events (subject = the peer; labels ``peer``,
+    ``path``, ``node``): ``heartbeat.peer.up`` (ok), ``.warn`` (warning), ``.dead`` (critical),
+    ``.restored`` (ok), ``.rebooted`` (info), ``heartbeat.path.down`` (warning) / ``.path.up`` (ok), and
+    ``heartbeat.security.forged`` (critical, once per burst) / ``.security.cleared`` (ok).
+
+``ehb``
+    The same protocol in a watcher's role: ``members`` form a ``group``; ``ehb.member.dead`` (warning),
+    ``ehb.member.restored`` (ok), ``ehb.group.dead`` (critical, subject = the group) when every member is
+    dead, ``ehb.group.restored`` (ok) when any returns.
+
+API for other components (the VIP takeover's split-brain guard), on either detector::
+
+    hb = runtime.component("detector", "hb")
+    hb.peer_state("head-b")   -> "up" | "warn" | "dead" | "unknown"
+    hb.paths_alive("head-b")  -> ["udp0", "serial1"]   # [] means silent on every path
+    hb.peer_status("head-b")  -> {"role": "primary", "vips": ["10.0.0.100"]}   # from its newest beat
+    hb.set_status({"role": "standby"})                 # sent with this node's following beats
+
+``peer_state`` is the state last reported as an event; ``paths_alive`` is computed at the call from the
+receive timestamps. "Peer dead on every path" is ``peer_state(p) == "dead" and not paths_alive(p)``.
+
+Wire format: :mod:`faultmgr_heartbeat.protocol`; key file: :mod:`faultmgr_heartbeat.auth`; settings:
+:mod:`faultmgr_heartbeat.settings`; timing and replay rules: :mod:`faultmgr_heartbeat.liveness`.
+"""
+
+from __future__ import annotations
+
+from faultmgr.component import Detector
+from faultmgr.hookspecs import hookimpl
+from faultmgr.plugin.registry import TypeRegistry
+from faultmgr_heartbeat.detector import HeartbeatDetector
+from faultmgr_heartbeat.ehb import EhbDetector
+from faultmgr_heartbeat.protocol import ProtocolError
+
+
+@hookimpl
+def faultmgr_register_detectors(registry: TypeRegistry[Detector]) -> None:
+    """Register the ``heartbeat`` and ``ehb`` detector types."""
+    registry.register("heartbeat", HeartbeatDetector)
+    registry.register("ehb", EhbDetector)
+
+
+__all__ = ["EhbDetector", "HeartbeatDetector", "ProtocolError", "faultmgr_register_detectors"]
