@@ -149,12 +149,18 @@ class Lab:
         """Run a command inside ``node``'s namespace and wait for it."""
         return run(["ip", "netns", "exec", self.ns(node), *argv], check=check, timeout=timeout)
 
-    def spawn(self, node: str, *argv: str, stdout: int | None = subprocess.PIPE,
+    def spawn(self, node: str, *argv: str, log: Path | None = None,
               env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """Start a long-running process inside ``node`` (own process group; killed by :meth:`down`)."""
-        proc = subprocess.Popen(["ip", "netns", "exec", self.ns(node), *argv], stdout=stdout,
-                                stderr=subprocess.STDOUT if stdout == subprocess.PIPE else None, text=True,
-                                start_new_session=True, env=env)
+        """Start a long-running process inside ``node`` (own process group; killed by :meth:`down`).
+
+        Its output goes to ``log`` when given, else to a pipe (``proc.stdout``)."""
+        if log is not None:
+            with open(log, "ab") as out:
+                proc = subprocess.Popen(["ip", "netns", "exec", self.ns(node), *argv], stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        else:
+            proc = subprocess.Popen(["ip", "netns", "exec", self.ns(node), *argv], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
         self.procs.append(proc)
         return proc
 
