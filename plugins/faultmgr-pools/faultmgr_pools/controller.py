@@ -135,6 +135,12 @@ class PoolController:
 
     # -- reconciliation ------------------------------------------------------------------------------------
 
+    def known(self) -> list[Target]:
+        """Every server this pool declares or was given, wanted now or not."""
+        names = [s.name for s in self.pool.servers] + list(self.overrides())
+        targets = [self.target(name) for name in dict.fromkeys(names)]
+        return [t for t in targets if t is not None]
+
     async def reconcile(self) -> Report:
         """Bring the backend to the wanted state (at start, on reload, after every override)."""
         async with self.lock:
@@ -145,7 +151,7 @@ class PoolController:
         if isinstance(self.backend, IpvsPoolBackend):
             self.backend.names = {self.backend.key(w.target): w.target.name for w in wanted}
         await self.backend.ensure()
-        changes = plan(self.backend, wanted, await self.backend.servers(), self.pool.backend.prune)
+        changes = plan(self.backend, wanted, await self.backend.servers(), self.known(), self.pool.backend.prune)
         errors = await apply(self.backend, changes)
         for change in changes:
             log.info("pool %s: %s", self.name, change)

@@ -113,7 +113,7 @@ class Pool(_Strict):
                                  f"maximum {limit}")
             if server.port is None and self.service is None:
                 raise ValueError(f"server {server.name}: give `port` (the pool has no service to default to)")
-        if self.quorum > len(self.servers):
+        if "quorum" in self.model_fields_set and self.quorum > len(self.servers):
             raise ValueError(f"quorum {self.quorum} is more than the {len(self.servers)} declared servers")
         return self
 

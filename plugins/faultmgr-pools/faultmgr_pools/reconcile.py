@@ -38,9 +38,11 @@ class Change:
         return f"{self.op} {self.target.name} weight {self.weight}"
 
 
-def plan(backend: Backend, wanted: Iterable[Wanted], live: Iterable[ServerState], prune: bool) -> list[Change]:
+def plan(backend: Backend, wanted: Iterable[Wanted], live: Iterable[ServerState], known: Iterable[Target] = (),
+         prune: bool = False) -> list[Change]:
     """The changes that turn ``live`` into ``wanted``: additions first (capacity before anything leaves),
-    then weight changes, then removals. With ``prune`` off, servers nobody declared are left alone."""
+    then weight changes, then removals. A ``known`` server (one the pool declares or added) that is not
+    wanted is removed; with ``prune`` off, servers the pool does not know are left alone."""
     have = {backend.state_key(state): state for state in live}
     adds: list[Change] = []
     weights: list[Change] = []
@@ -55,8 +57,9 @@ def plan(backend: Backend, wanted: Iterable[Wanted], live: Iterable[ServerState]
             adds.append(Change("add", want.target, want.weight))
         elif state.weight != want.weight or state.state not in _SETTLED:
             weights.append(Change("weight", want.target, want.weight))
-    if prune:
-        removes.extend(Change("remove", Target(s.name, s.address, s.port)) for s in have.values())
+    owned = {backend.key(target) for target in known}
+    removes.extend(Change("remove", Target(s.name, s.address, s.port))
+                   for key, s in have.items() if prune or key in owned)
     return adds + weights + removes
 
 
