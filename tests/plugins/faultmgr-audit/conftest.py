@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultmgr_audit import AuditDetector
 
 from faultmgr.clock import VirtualClock
 from faultmgr.event import Event
 from faultmgr.runtime import Runtime
 from faultmgr.store import KeyValueStore
-from faultmgr_audit import AuditDetector
 
 
 @pytest.fixture

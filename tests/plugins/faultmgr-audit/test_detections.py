@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import pytest
-
-from faultmgr_audit.detections import (BruteForce, BruteForceSettings, Denied, DeniedSettings, RootLogin,
-                                       RootLoginSettings, Watch, WatchSettings)
+from faultmgr_audit.detections import (
+    BruteForce,
+    BruteForceSettings,
+    Denied,
+    DeniedSettings,
+    RootLogin,
+    RootLoginSettings,
+    Watch,
+    WatchSettings,
+)
 from faultmgr_audit.record import Record
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
+from faultmgr_audit import AuditDetector, Parser, Record
 
 from faultmgr.event import Event
 from faultmgr.store import KeyValueStore
-from faultmgr_audit import AuditDetector, Parser, Record
 
 SHIPPED = Path(__file__).resolve().parents[3] / "rules" / "security.yaml"
 
@@ -231,9 +231,10 @@ class ThirdPartyPlugin:
 
 def test_third_party_parser_through_the_hook(make_detector: Callable[..., AuditDetector], events: list[Event],
                                              tmp_path: Path) -> None:
+    from faultmgr_audit import plugin
+
     from faultmgr.hookspecs import hookimpl
     from faultmgr.plugin.manager import Plugins
-    from faultmgr_audit import plugin
 
     hookimpl(ThirdPartyPlugin.faultmgr_audit_register_parsers)
     plugins = Plugins()

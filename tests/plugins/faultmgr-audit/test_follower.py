@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from faultmgr_audit.follower import LogFollower
 
 from faultmgr.store import KeyValueStore
-from faultmgr_audit.follower import LogFollower
 
 
 def append(path: Path, text: str | bytes) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from pydantic import ValidationError
-
 from faultmgr_audit.boundedregex import BoundedRegex, PatternError, check_pattern
 from faultmgr_audit.matching import MatchRule, RuleSet, render
 from faultmgr_audit.record import Record
+from pydantic import ValidationError
 
 
 def record(**fields: str) -> Record:
