@@ -54,7 +54,7 @@ async def run_program(argv: list[str], env: dict[str, str], stdin: bytes, timeou
         stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(stdin), timeout)
-    except (asyncio.TimeoutError, asyncio.CancelledError):
+    except (TimeoutError, asyncio.CancelledError):
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:

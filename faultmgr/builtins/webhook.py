@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aiohttp
@@ -59,7 +58,7 @@ class WebhookNotifier(Notifier):
                 if resp.status >= 400:
                     raise DeliveryError(f"HTTP {resp.status}: {text}", permanent=True)
                 return f"HTTP {resp.status}"
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
 
 

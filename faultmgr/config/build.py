@@ -16,8 +16,15 @@ from pydantic import BaseModel, ValidationError
 
 from faultmgr.component import Component
 from faultmgr.config.errors import ConfigError, ConfigIssue
-from faultmgr.config.model import (ActionCore, DaemonSection, DetectorCore, InhibitSection, PluginsSection,
-                                   ReceiverCore, RuleSection)
+from faultmgr.config.model import (
+    ActionCore,
+    DaemonSection,
+    DetectorCore,
+    InhibitSection,
+    PluginsSection,
+    ReceiverCore,
+    RuleSection,
+)
 from faultmgr.config.positions import Positions, did_you_mean, issues_from
 from faultmgr.config.yamlfile import Document, read_document
 

@@ -35,9 +35,11 @@ class DaemonSection(Strict):
     shutdown_timeout: Duration = Field(10.0, description="on SIGTERM, how long in-flight notifications may take")
     retention_age: Duration = Field(30 * 86400.0, description="journal entries older than this are deleted")
     retention_events: int = Field(1_000_000, ge=1000, description="at most this many events are kept")
-    flap_window: int = Field(21, ge=4, le=100, description="state changes looked at for flap detection (Nagios: 21)")
-    flap_high: float = Field(0.5, gt=0, le=1, description="share of changes above which a subject is flapping")
-    flap_low: float = Field(0.25, gt=0, le=1, description="share of changes below which flapping stops")
+    flap_changes: int = Field(6, ge=2, description="an alert that changes state this often within "
+                              "flap_interval is flapping: its notifications stop, one notice says so")
+    flap_interval: Duration = Field(600.0, description="window for flap detection; flapping stops once the "
+                                    "changes within it fall to half of flap_changes")
+    tick: Duration = Field(0.25, description="how often timers (for:, group waits, escalations) are checked")
     control_group: str | None = Field(None, description="group owning the control socket (mode 0660)")
 
 

@@ -1,0 +1,212 @@
+"""The journal: one SQLite database (WAL) holding events, alerts, action runs, the notification outbox,
+silences and the record of control actions (who acknowledged, silenced, reloaded).
+
+All access goes through this class, from the event loop's thread. Events are written in batches (they are
+many and individually cheap to lose on a crash: the detector re-reports state); alerts, action runs and the
+outbox are committed at once, because they are what must survive a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from faultmgr.event import Event
+from faultmgr.store import KeyValueStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, time REAL NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL,
+    subject TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL, labels TEXT NOT NULL,
+    payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_time ON events(time);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL UNIQUE, rule TEXT NOT NULL, subject TEXT NOT NULL,
+    state TEXT NOT NULL, severity TEXT NOT NULL, firing INTEGER NOT NULL, starts_at REAL NOT NULL,
+    ends_at REAL, updated_at REAL NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS action_runs (
+    id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, firing INTEGER NOT NULL, action TEXT NOT NULL,
+    phase TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', started_at REAL NOT NULL,
+    ended_at REAL, UNIQUE (fingerprint, firing, action, phase));
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY, receiver TEXT NOT NULL, dedup_key TEXT NOT NULL, subject_key TEXT NOT NULL,
+    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL, last_error TEXT NOT NULL DEFAULT '', receipt TEXT NOT NULL DEFAULT '',
+    payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, receiver, id);
+CREATE TABLE IF NOT EXISTS silences (
+    id INTEGER PRIMARY KEY, matchers TEXT NOT NULL, starts_at REAL NOT NULL, ends_at REAL NOT NULL,
+    author TEXT NOT NULL, comment TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS control_log (
+    id INTEGER PRIMARY KEY, time REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '');
+"""
+
+EVENT_BATCH = 256
+
+
+class Journal:
+    """The daemon's database. ``path=None`` keeps it in memory (``simulate``, tests, benchmarks)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(path, 0o600)
+        self.db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False,
+                                  isolation_level=None)
+        self.lock = threading.RLock()
+        if path is not None:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            for suffix in ("-wal", "-shm"):
+                side = Path(f"{path}{suffix}")
+                if side.exists():
+                    os.chmod(side, 0o600)
+        self.db.executescript(SCHEMA)
+        self.store = KeyValueStore(self.db, self.lock)
+        self._pending_events: list[tuple[Any, ...]] = []
+        self._next_event_id = (self.db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]) + 1
+
+    # -- events ---------------------------------------------------------------------------------------
+    def record_event(self, event: Event) -> int:
+        """Give the event an id and queue it for the next batch write."""
+        event.id = self._next_event_id
+        self._next_event_id += 1
+        self._pending_events.append((event.id, event.time, event.kind, event.source, event.subject,
+                                     str(event.severity), event.message, json.dumps(event.labels),
+                                     json.dumps(event.payload, default=str)))
+        if len(self._pending_events) >= EVENT_BATCH:
+            self.flush_events()
+        return event.id
+
+    def flush_events(self) -> None:
+        if not self._pending_events:
+            return
+        rows, self._pending_events = self._pending_events, []
+        with self.lock:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
+
+    def events(self, *, kind: str | None = None, subject: str | None = None, source: str | None = None,
+               since: float | None = None, until: float | None = None, limit: int = 100,
+               before_id: int | None = None) -> list[dict[str, Any]]:
+        """Events, newest first, filtered (``kind`` and ``subject`` accept SQL-free globs: ``*`` and ``?``)."""
+        self.flush_events()
+        where, args = [], []
+        for column, value in (("kind", kind), ("subject", subject), ("source", source)):
+            if value:
+                where.append(f"{column} GLOB ?")
+                args.append(value)
+        if since is not None:
+            where.append("time >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("time <= ?")
+            args.append(until)
+        if before_id is not None:
+            where.append("id < ?")
+            args.append(before_id)
+        sql = "SELECT id, time, kind, source, subject, severity, message, labels, payload FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self.lock:
+            rows = self.db.execute(sql, args).fetchall()
+        return [{"id": r[0], "time": r[1], "kind": r[2], "source": r[3], "subject": r[4], "severity": r[5],
+                 "message": r[6], "labels": json.loads(r[7]), "payload": json.loads(r[8])} for r in rows]
+
+    # -- alerts ---------------------------------------------------------------------------------------
+    def save_alert(self, data: dict[str, Any]) -> int:
+        """Insert or update an alert by fingerprint; returns its id."""
+        with self.lock:
+            row = self.db.execute(
+                "INSERT INTO alerts (fingerprint, rule, subject, state, severity, firing, starts_at, ends_at, "
+                "updated_at, data) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (fingerprint) DO UPDATE SET "
+                "rule=excluded.rule, subject=excluded.subject, state=excluded.state, severity=excluded.severity, "
+                "firing=excluded.firing, starts_at=excluded.starts_at, ends_at=excluded.ends_at, "
+                "updated_at=excluded.updated_at, data=excluded.data RETURNING id",
+                (data["fingerprint"], data["rule"], data["subject"], data["state"], data["severity"],
+                 data["firing"], data["starts_at"], data.get("ends_at"), data["updated_at"],
+                 json.dumps(data, default=str))).fetchone()
+        return int(row[0])
+
+    def alerts(self, states: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.execute("SELECT id, data FROM alerts ORDER BY id").fetchall()
+        out = []
+        for alert_id, data in rows:
+            item = json.loads(data)
+            item["id"] = alert_id
+            if states is None or item["state"] in states:
+                out.append(item)
+        return out
+
+    # -- action runs ----------------------------------------------------------------------------------
+    def claim_action(self, fingerprint: str, firing: int, action: str, phase: str, now: float) -> bool:
+        """Record that an action starts; false when it already ran (or started) for this firing."""
+        with self.lock:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO action_runs (fingerprint, firing, action, phase, state, started_at) "
+                "VALUES (?,?,?,?, 'started', ?)", (fingerprint, firing, action, phase, now))
+        return cur.rowcount == 1
+
+    def finish_action(self, fingerprint: str, firing: int, action: str, phase: str, state: str, detail: str,
+                      now: float) -> None:
+        with self.lock:
+            self.db.execute("UPDATE action_runs SET state=?, detail=?, ended_at=? WHERE fingerprint=? AND "
+                            "firing=? AND action=? AND phase=?", (state, detail[:2000], now, fingerprint, firing,
+                                                                  action, phase))
+
+    def interrupted_actions(self) -> int:
+        """Runs that were in progress when the daemon died: never repeated, marked ``interrupted``."""
+        with self.lock:
+            return self.db.execute("UPDATE action_runs SET state='interrupted' WHERE state='started'").rowcount
+
+    def action_runs(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.execute("SELECT fingerprint, firing, action, phase, state, detail, started_at, ended_at "
+                                   "FROM action_runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        keys = ("fingerprint", "firing", "action", "phase", "state", "detail", "started_at", "ended_at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- control log ----------------------------------------------------------------------------------
+    def record_control(self, who: str, action: str, target: str, detail: str, now: float) -> None:
+        with self.lock:
+            self.db.execute("INSERT INTO control_log (time, who, action, target, detail) VALUES (?,?,?,?,?)",
+                            (now, who, action, target, detail))
+
+    def control_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.execute("SELECT time, who, action, target, detail FROM control_log ORDER BY id DESC "
+                                   "LIMIT ?", (limit,)).fetchall()
+        return [dict(zip(("time", "who", "action", "target", "detail"), r, strict=True)) for r in rows]
+
+    # -- retention ------------------------------------------------------------------------------------
+    def apply_retention(self, now: float, max_age: float, max_events: int) -> int:
+        """Delete events older than ``max_age`` and beyond the newest ``max_events``; also finished outbox
+        rows and resolved alerts past the age. Returns the number of events deleted."""
+        self.flush_events()
+        cutoff = now - max_age
+        with self.lock:
+            deleted = self.db.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
+            deleted += self.db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?",
+                                       (max_events,)).rowcount
+            self.db.execute("DELETE FROM outbox WHERE state IN ('done', 'dead', 'forwarded', 'dropped') AND "
+                            "updated_at < ?", (cutoff,))
+            self.db.execute("DELETE FROM alerts WHERE state='resolved' AND updated_at < ?", (cutoff,))
+            self.db.execute("DELETE FROM action_runs WHERE ended_at IS NOT NULL AND ended_at < ?", (cutoff,))
+        return deleted
+
+    def close(self) -> None:
+        self.flush_events()
+        with self.lock:
+            self.db.close()
