@@ -67,8 +67,7 @@ class VipTakeover(Action):
         self.log.info("%s on %s at start: %s", self.vip, self.settings.interface,
                       "held here" if held else "not held here")
         if held:
-            await self._announce()
-            self._start_refresh()
+            self._spawn(self._keep_or_yield())
         elif self.settings.preferred:
             self._spawn(self._claim_at_start())
 
@@ -169,17 +168,40 @@ class VipTakeover(Action):
         self._state["held"] = held
         self._state["last_change"] = time.time()
 
+    # -- reconciling at start ----------------------------------------------------------------------------
+
+    async def _other_holder(self) -> str | None:
+        """The MAC of another node answering for the (IPv4) address, or ``None``."""
+        if self.vip.family != socket.AF_INET:
+            return None
+        link = await self._link()
+        owner = await arp_probe(link.name, mac_bytes(link.mac), self.vip.address, self.settings.start_probe_timeout)
+        return owner.hex(":") if owner else None
+
+    async def _keep_or_yield(self) -> None:
+        """Held at start: keep it and re-announce, unless another node answers for it too (a split brain
+        healed, or this node was restarted after a takeover) and this node is not the one that keeps it."""
+        async with self._lock:
+            keeps = self.settings.preferred and self.settings.auto_failback
+            other = None if keeps else await self._other_holder()
+            if other is not None:
+                await remove_address(self.settings.interface, self.vip)
+                self._mark(False)
+                self._state["yielded_to"] = other
+                self.log.warning("%s is also held by %s; released it here", self.vip, other)
+                return
+            await self._announce()
+            self._start_refresh()
+
     # -- claiming at start -------------------------------------------------------------------------------
 
     async def _claim_at_start(self) -> None:
         async with self._lock:
-            if not self.settings.auto_failback and self.vip.family == socket.AF_INET:
-                link = await self._link()
-                owner = await arp_probe(link.name, mac_bytes(link.mac), self.vip.address,
-                                        self.settings.start_probe_timeout)
+            if not self.settings.auto_failback:
+                owner = await self._other_holder()
                 if owner is not None:
-                    self.log.info("%s answered by %s; not claiming it (auto_failback off)", self.vip, owner.hex(":"))
-                    self._state["answered_by"] = owner.hex(":")
+                    self.log.info("%s answered by %s; not claiming it (auto_failback off)", self.vip, owner)
+                    self._state["answered_by"] = owner
                     return
             result = await self.take_over()
             self.log.info("claim at start: %s", result.detail)

@@ -45,8 +45,9 @@ class TakeoverSettings(VipSettings):
                           "when its takeover alert resolves, the preferred node claims it at start even if the "
                           "standby holds it; off: whoever holds it keeps it")
     start_probe_timeout: Duration = Field(
-        1.0, description="without auto_failback, how long the preferred node asks (ARP) whether someone else "
-                         "holds the IPv4 address before claiming it at start")
+        1.0, description="at start, how long to ask (ARP) whether another node holds the IPv4 address: a node "
+                         "that finds it held elsewhere does not claim it (preferred, auto_failback off) or "
+                         "releases its own copy (any node but a preferred one with auto_failback)")
     require_peer_dead_on_all_paths: bool = Field(
         False, description="split-brain guard: take over only while the heartbeat detector says the peer is dead "
                            "and hears it on no path")

@@ -98,12 +98,28 @@ async def test_start_reconciles_an_address_already_held(lab: Any, runtime: Runti
     # The client still believes head-a has it (stale entry); holding it at start re-announces.
     lab.exec("client", "ip", "neigh", "replace", L.VIP4.split("/")[0], "lladdr", lab.mac("head-a"),
              "dev", "eth0", "nud", "stale")
-    action = takeover(runtime)
+    action = takeover(runtime, start_probe_timeout="200ms")
     with lab.entered("head-b"):
         await action.start()
+        assert action.status()["held"] is True
+        await asyncio.sleep(0.4)  # nobody else answers the probe: kept, and announced
         await action.stop()
-    assert action.status()["held"] is True
+    assert lab.has_address("head-b", L.VIP4)
     assert lab.neigh("client", L.VIP4) == lab.mac("head-b")
+
+
+async def test_start_yields_an_address_another_node_holds(lab: Any, runtime: Runtime) -> None:
+    # After a split brain heals, or a restart after the peer took over: both carry the address.
+    lab.exec("head-a", "ip", "addr", "add", L.VIP4, "dev", "eth0")
+    lab.exec("head-b", "ip", "addr", "add", L.VIP4, "dev", "eth0")
+    standby = takeover(runtime, start_probe_timeout="300ms")
+    with lab.entered("head-b"):
+        await standby.start()
+        await asyncio.sleep(0.5)
+        await standby.stop()
+    assert standby.status()["yielded_to"] == lab.mac("head-a")
+    assert not lab.has_address("head-b", L.VIP4)
+    assert lab.has_address("head-a", L.VIP4)
 
 
 async def test_circuit_breaker_refuses_after_too_many_takeovers(lab: Any, runtime: Runtime) -> None:
