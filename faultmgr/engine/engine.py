@@ -38,6 +38,7 @@ class Engine:
         self.rules: dict[str, CompiledRule] = {}
         self.events_seen = 0
         self.evaluations = 0
+        self._routes: list[tuple[Alert, list[str], float]] = []
         self.configure(config)
         self._restore()
 
@@ -61,6 +62,7 @@ class Engine:
         for alert in list(self.alerts.firing()):
             if alert.rule in removed:
                 self._resolve_alert(alert, None, self.clock.now(), reason="rule removed")
+        self._route_pending()
         return removed
 
     def _index(self) -> None:
@@ -139,6 +141,14 @@ class Engine:
                 changed.extend((rule, key) for key in rule.deactivate(event))
         for rule, key in changed:
             self._evaluate(rule, key, event)
+        self._route_pending()
+
+    def _route_pending(self) -> None:
+        """Route alert changes after every rule has seen the event, so an inhibiting alert opened by the
+        same event (both heads dead) is already firing when the inhibited one (head-a dead) is routed."""
+        routes, self._routes = self._routes, []
+        for alert, receivers, now in routes:
+            self.router.route(alert, receivers, now)
 
     def _repeat(self, rule: CompiledRule, key: str, event: Event) -> None:
         alert = self.alerts.get(rule.fingerprint(key))
@@ -215,7 +225,7 @@ class Engine:
         self.alerts.save(alert)
         self._flap(alert, rule, now)
         self._changed(alert, "firing")
-        self.router.route(alert, rule.spec.notify, now)
+        self._routes.append((alert, list(rule.spec.notify), now))
         self.sink.run_actions(alert.view(), rule.spec.actions, event, False)
 
     def _resolve_alert(self, alert: Alert, event: Event | None, now: float, reason: str = "") -> None:
@@ -229,7 +239,7 @@ class Engine:
         self._changed(alert, "resolved")
         receivers = rule.spec.notify if rule else [g.receiver for g in self.router.groups.values()
                                                     if alert.fingerprint in g.alerts]
-        self.router.route(alert, receivers, now)
+        self._routes.append((alert, list(receivers), now))
         if rule is not None:
             self.sink.run_actions(alert.view(), rule.spec.actions, event, True)
 
@@ -267,6 +277,7 @@ class Engine:
                     if state.holding and state.pending_since is not None and now - state.pending_since >= rule.for_:
                         state.pending_since = None
                         self._fire(rule, key, state.last_event, now)
+        self._route_pending()
         for fp in self.flaps.stopped(now):
             self._flapping_stopped(fp, now)
         self.router.due(now)
