@@ -100,8 +100,12 @@ class VipTakeover(Action):
                 return await self._on_peer_back()
             return await self.take_over(peer=self.settings.peer or alert.subject)
 
-    async def take_over(self, peer: str | None = None) -> ActionResult:
-        """The takeover itself: guard, fence, add, announce. Safe to repeat."""
+    async def take_over(self, peer: str | None = None, guarded: bool = True) -> ActionResult:
+        """The takeover itself: guard, fence, add, announce. Safe to repeat.
+
+        ``guarded=False`` is the preferred node claiming its own address at start: its peer may well be
+        alive (as the standby), so the split-brain guard and the fence do not apply; the circuit breaker does.
+        """
         try:
             if await holds(self.settings.interface, self.vip):
                 self._state["held"] = True
@@ -113,10 +117,10 @@ class VipTakeover(Action):
                 return self._refuse(f"circuit open: {len(self.breaker.times)} takeovers within "
                                     f"{self.settings.takeover_window:g}s (max {self.settings.max_takeovers}); "
                                     "automatic takeover refused")
-            refusal = await self._guard(peer)
+            refusal = await self._guard(peer) if guarded else None
             if refusal:
                 return self._refuse(refusal)
-            if self.settings.fence:
+            if self.settings.fence and guarded:
                 fenced, detail = await run_fence(self.settings.fence, self.settings.fence_timeout)
                 if not fenced:
                     return self._refuse(f"fencing failed, takeover refused: {detail}")
@@ -134,7 +138,17 @@ class VipTakeover(Action):
 
     async def _on_peer_back(self) -> ActionResult:
         if self.settings.preferred or not self.settings.auto_failback:
-            return ActionResult(True, "peer back; keeping the address (preferred node or auto_failback off)")
+            try:
+                held = await holds(self.settings.interface, self.vip)
+            except AddressError as exc:
+                return ActionResult(False, str(exc))
+            if not held:
+                return ActionResult(True, "peer back; the address is not held here")
+            # The peer may have held the address meanwhile (a healed split brain, a cut link restored):
+            # announce again, or clients keep sending to the peer that is about to release it.
+            await self._announce()
+            return ActionResult(True, "peer back; keeping the address and announcing it again "
+                                      "(preferred node or auto_failback off)")
         try:
             removed = await remove_address(self.settings.interface, self.vip)
         except AddressError as exc:
@@ -203,7 +217,7 @@ class VipTakeover(Action):
                     self.log.info("%s answered by %s; not claiming it (auto_failback off)", self.vip, owner)
                     self._state["answered_by"] = owner
                     return
-            result = await self.take_over()
+            result = await self.take_over(guarded=False)
             self.log.info("claim at start: %s", result.detail)
 
     # -- announcing --------------------------------------------------------------------------------------

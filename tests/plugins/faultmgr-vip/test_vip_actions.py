@@ -247,7 +247,10 @@ async def test_standby_gives_the_vip_back_when_the_alert_resolves(lab: Any, runt
 
 async def test_preferred_node_claims_at_start_unless_someone_answers(lab: Any, runtime: Runtime) -> None:
     lab.exec("head-b", "ip", "addr", "add", L.VIP4, "dev", "eth0")
-    polite = takeover(runtime, preferred=True, auto_failback=False, start_probe_timeout="300ms")
+    # The standby is alive: the split-brain guard would refuse a takeover, but claiming at start is not one.
+    runtime.components["detector"] = {"hb": PeerView("up", ["lan"])}
+    polite = takeover(runtime, preferred=True, auto_failback=False, start_probe_timeout="300ms",
+                      require_peer_dead_on_all_paths=True, heartbeat_detector="hb")
     with lab.entered("head-a"):
         await polite.start()
         await asyncio.sleep(0.5)

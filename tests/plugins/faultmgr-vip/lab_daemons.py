@@ -1,0 +1,153 @@
+"""Real faultmgr daemons in the lab: rule files for the heads and the eHB watcher, started with
+``faultmgr run -c FILE`` inside their namespaces (used by the scenario tests and bench/failover.py).
+
+The heads beat to each other over the segment (``lan``) and, unless told otherwise, over the crossover link
+(``xover``); both also beat to the watcher. Each head's rule: the peer dead -> ``vip.takeover`` with the
+split-brain guard (peer dead on every path, client and watcher answer pings). head-a is the preferred holder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HB_PORT = 6694
+PEER = {"head-a": "head-b", "head-b": "head-a"}
+XOVER = {"head-a": "10.78.0.1", "head-b": "10.78.0.2"}
+
+
+def faultmgr_program() -> str:
+    """The ``faultmgr`` console script of the running interpreter's environment."""
+    return str(Path(sys.executable).with_name("faultmgr"))
+
+
+def daemon_available() -> str | None:
+    """``None`` when ``faultmgr run`` exists, else why not."""
+    try:
+        proc = subprocess.run([faultmgr_program(), "run", "--help"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        return f"faultmgr program: {exc.strerror}"
+    return None if proc.returncode == 0 else f"`faultmgr run` not available: {proc.stderr.strip()[-200:]}"
+
+
+@dataclass
+class Timing:
+    """Heartbeat timing, ha.cf style."""
+
+    keepalive: float = 0.1
+    deadtime: float = 0.3
+    warntime: float | None = None
+    initdead: float | None = None
+
+    def settings(self) -> dict[str, Any]:
+        warn = self.warntime or (self.keepalive + self.deadtime) / 2
+        return {"keepalive": self.keepalive, "warntime": warn, "deadtime": self.deadtime,
+                "initdead": self.initdead or max(self.deadtime, 2.0)}
+
+
+@dataclass
+class Cluster:
+    """Writes the configs and runs the daemons of one lab. ``lab`` is a :class:`faultmgr_vip_lab.Lab`."""
+
+    lab: Any
+    workdir: Path
+    vip: str
+    timing: Timing = field(default_factory=Timing)
+    auto_failback: bool = True
+    xover: bool = True
+    fence: dict[str, list[str]] = field(default_factory=dict)
+    garp_count: int = 5
+    garp_interval: float = 0.2
+    procs: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.keys = self.workdir / "heartbeat.keys"
+        self.keys.write_text(f"1 {os.urandom(24).hex()}\n")
+        self.keys.chmod(0o600)
+
+    def config_path(self, node: str) -> Path:
+        return self.workdir / node / "faultmgr.yaml"
+
+    def head_config(self, node: str, ip4: Any) -> dict[str, Any]:
+        """The rule file of one head."""
+        peer = PEER[node]
+        paths: list[dict[str, Any]] = [{"type": "udp", "name": "lan", "bind": f"{ip4(node)}:{HB_PORT}",
+                                        "targets": [f"{ip4(peer)}:{HB_PORT}", f"{ip4('watcher')}:{HB_PORT}"]}]
+        if self.xover:
+            paths.append({"type": "udp", "name": "xover", "bind": f"{XOVER[node]}:{HB_PORT}",
+                          "targets": [f"{XOVER[peer]}:{HB_PORT}"]})
+        takeover: dict[str, Any] = {
+            "type": "vip.takeover", "vip": self.vip, "interface": "eth0", "preferred": node == "head-a",
+            "auto_failback": self.auto_failback, "garp_count": self.garp_count,
+            "garp_interval": self.garp_interval, "require_peer_dead_on_all_paths": True,
+            "heartbeat_detector": "hb", "peer": peer, "ping_nodes": [ip4("client"), ip4("watcher")],
+            "start_probe_timeout": 0.5, "max_takeovers": 10, "timeout": 60}
+        if node in self.fence:
+            takeover["fence"] = self.fence[node]
+        return {
+            "daemon": {"state_dir": str(self.workdir / node / "state"), "node": node, "log_level": "info",
+                       "tick": 0.05},
+            "detectors": {"hb": {"type": "heartbeat", "node": node, "peers": [peer], "key_file": str(self.keys),
+                                 "paths": paths, **self.timing.settings()}},
+            "actions": {"vip": takeover},
+            "rules": {"peer-dead": {"match": {"kind": "heartbeat.peer.dead", "source": "hb"},
+                                    "actions": ["vip"]}},
+        }
+
+    def watcher_config(self, ip4: Any) -> dict[str, Any]:
+        """The eHB watcher: both heads dead is critical and pages (a log receiver here)."""
+        return {
+            "daemon": {"state_dir": str(self.workdir / "watcher" / "state"), "node": "watcher", "tick": 0.05},
+            "detectors": {"ehb": {"type": "ehb", "node": "watcher", "group": "heads", "members": ["head-a", "head-b"],
+                                  "key_file": str(self.keys),
+                                  "paths": [{"type": "udp", "name": "lan", "bind": f"{ip4('watcher')}:{HB_PORT}"}],
+                                  **self.timing.settings()}},
+            "receivers": {"page": {"type": "log", "path": str(self.workdir / "watcher" / "pages.jsonl")}},
+            "rules": {"heads-dead": {"match": {"kind": "ehb.group.dead", "source": "ehb"}, "notify": ["page"]}},
+        }
+
+    def write(self, ip4: Any) -> None:
+        """Write every node's rule file."""
+        for node in ("head-a", "head-b", "watcher"):
+            (self.workdir / node).mkdir(parents=True, exist_ok=True)
+            config = self.watcher_config(ip4) if node == "watcher" else self.head_config(node, ip4)
+            self.config_path(node).write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def start(self, node: str) -> subprocess.Popen[str]:
+        """Start (or restart) ``node``'s daemon; its log is ``workdir/NODE/faultmgr.log``."""
+        proc: subprocess.Popen[str] = self.lab.spawn(node, faultmgr_program(), "run", "-c",
+                                                     str(self.config_path(node)),
+                                                     log=self.workdir / node / "faultmgr.log")
+        self.procs[node] = proc
+        return proc
+
+    def kill(self, node: str) -> None:
+        """SIGKILL ``node``'s daemon (no clean-up of its own: the address stays where it is)."""
+        self.lab.kill(self.procs.pop(node))
+
+    def log(self, node: str) -> str:
+        path = self.workdir / node / "faultmgr.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def pages(self) -> list[dict[str, Any]]:
+        """Notifications the watcher's log receiver wrote."""
+        path = self.workdir / "watcher" / "pages.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def power_off_command(lab: Any, node: str) -> list[str]:
+    """A fencing command for the lab that acts like an IPMI power-off of ``node``: every process in its
+    namespace is killed and its interfaces lose their addresses and go down."""
+    ns = lab.ns(node)
+    script = (f"ip netns pids {ns} | xargs -r kill -9; "
+              f"for dev in eth0 hb0; do ip -n {ns} addr flush dev $dev; ip -n {ns} link set $dev down; done")
+    return ["sh", "-c", script]
