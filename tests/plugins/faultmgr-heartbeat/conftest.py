@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultmgr_heartbeat import HeartbeatDetector
+from faultmgr_heartbeat.detector import NodeDetector
+
 from faultmgr.event import Event
 from faultmgr.runtime import Runtime
 from faultmgr.store import KeyValueStore
-
-from faultmgr_heartbeat import EhbDetector, HeartbeatDetector
-from faultmgr_heartbeat.detector import NodeDetector
 
 KEY1 = "k1 " + "11" * 32
 KEY2 = "k2 " + "22" * 32

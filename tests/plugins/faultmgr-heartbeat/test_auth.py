@@ -6,7 +6,6 @@ import base64
 from pathlib import Path
 
 import pytest
-
 from faultmgr_heartbeat.auth import KeyFileError, load_key_file, parse_key_file
 
 

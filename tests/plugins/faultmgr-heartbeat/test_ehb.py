@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import faultmgr_heartbeat
+from faultmgr_heartbeat import EhbDetector, HeartbeatDetector
+
 from faultmgr.component import Detector
 from faultmgr.event import Severity
 from faultmgr.plugin.registry import TypeRegistry
-
-import faultmgr_heartbeat
-from faultmgr_heartbeat import EhbDetector, HeartbeatDetector
 
 
 async def test_member_dead_group_dead_and_restored(harness: Any) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from faultmgr_heartbeat.framing import END, ESC, FrameDecoder, frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from faultmgr_heartbeat.framing import END, ESC, FrameDecoder, frame
 
 
 def test_round_trip_with_special_bytes() -> None:

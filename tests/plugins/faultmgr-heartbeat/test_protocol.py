@@ -6,11 +6,10 @@ import hmac
 import struct
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from faultmgr_heartbeat.auth import Key, KeyRing
 from faultmgr_heartbeat.protocol import MAX_PACKET, Packet, ProtocolError, decode, encode
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 KEY = Key("k1", b"\x11" * 32)
 OTHER = Key("k2", b"\x22" * 32)

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from faultmgr.event import Severity
-
 from faultmgr_heartbeat.auth import Key
 from faultmgr_heartbeat.protocol import MAX_PACKET, Packet, encode
+
+from faultmgr.event import Severity
 
 GOOD = Key("k1", bytes.fromhex("11" * 32))  # the harness's KEY1
 WRONG = Key("k1", bytes.fromhex("33" * 32))

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 import pytest
-from faultmgr.event import Severity
-
 from faultmgr_heartbeat import HeartbeatDetector
+
+from faultmgr.event import Severity
 
 
 async def pair(harness: Any, **settings: Any) -> tuple[Any, Any, int, int]:
