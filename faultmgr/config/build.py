@@ -168,7 +168,7 @@ def merge(docs: list[Document], plugins: Plugins) -> tuple[dict[str, Any], Posit
                         first = positions.of((key, name))
                         nline, ncol = doc.keys.get((key, name), (line, col))
                         issues.append(ConfigIssue(doc.file, nline, ncol, f"{key} entry {name!r} is already "
-                                                  f"defined at {first[0]}:{first[1]}"))
+                                                  f"defined at {first[0]}:{first[1]}:{first[2]}"))
                         continue
                     merged[key][name] = entry
                     positions.add(doc, (key, name))
@@ -240,27 +240,37 @@ def _single(section: str, raw: Any, model: type[BaseModel], positions: Positions
         return model(), issues_from(exc, positions, (section,), model, f"section {section!r}")
 
 
+def _names(raw: Any) -> list[tuple[int, str]]:
+    return [(i, n) for i, n in enumerate(raw)] if isinstance(raw, list) else []
+
+
 def _references(cfg: Config, positions: Positions) -> list[ConfigIssue]:
-    """Names used by rules and fallbacks must be declared (checked against every declared name, valid or not,
-    so one bad receiver does not also make every rule using it an error)."""
+    """Names used by rules and fallbacks must be declared. Checked on the raw merged data, so a rule that has
+    other errors, or a receiver that is itself invalid, still gets its references checked."""
     issues: list[ConfigIssue] = []
-    declared = {s: cfg.raw.get(s) if isinstance(cfg.raw.get(s), dict) else {} for s in INSTANCE_SECTIONS}
+    raw = cfg.raw
+    declared = {s: raw.get(s) if isinstance(raw.get(s), dict) else {} for s in INSTANCE_SECTIONS}
 
-    def ref(path: tuple[Any, ...], name: str | None, table: dict[str, Any], what: str) -> None:
-        table = declared["receivers" if what == "receiver" else "actions"]
-        if name is not None and name not in table:
-            hint = did_you_mean(name, list(table)) or (f"defined {what}s: {', '.join(sorted(table))}"
-                                                       if table else f"no {what}s are defined")
-            issues.append(positions.issue(path, f"{what} {name!r} is not defined", hint, value=True))
+    def ref(path: tuple[Any, ...], name: Any, section: str, what: str) -> None:
+        table = declared[section]
+        if not isinstance(name, str) or name in table:
+            return
+        hint = did_you_mean(name, list(table)) or (f"defined {what}s: {', '.join(sorted(table))}"
+                                                   if table else f"no {what}s are defined")
+        issues.append(positions.issue(path, f"{what} {name!r} is not defined", hint, value=True))
 
+    rules = raw.get("rules") if isinstance(raw.get("rules"), dict) else {}
+    for rname, rule in rules.items():
+        if not isinstance(rule, dict):
+            continue
+        for i, receiver in _names(rule.get("notify")):
+            ref(("rules", rname, "notify", i), receiver, "receivers", "receiver")
+        for i, action in _names(rule.get("actions")):
+            ref(("rules", rname, "actions", i), action, "actions", "action")
+        for i, tier in _names(rule.get("escalate")):
+            for j, receiver in _names(tier.get("notify") if isinstance(tier, dict) else None):
+                ref(("rules", rname, "escalate", i, "notify", j), receiver, "receivers", "receiver")
     for rname, rule in cfg.rules.items():
-        for i, receiver in enumerate(rule.notify):
-            ref(("rules", rname, "notify", i), receiver, cfg.receivers, "receiver")
-        for i, action in enumerate(rule.actions):
-            ref(("rules", rname, "actions", i), action, cfg.actions, "action")
-        for i, tier in enumerate(rule.escalate):
-            for j, receiver in enumerate(tier.notify):
-                ref(("rules", rname, "escalate", i, "notify", j), receiver, cfg.receivers, "receiver")
         for spec in rule.conditions():
             if not any(c in spec.source for c in "*?[") and spec.source not in declared["detectors"]:
                 issues.append(positions.issue(("rules", rname), f"rule {rname!r} matches source "
@@ -268,8 +278,11 @@ def _references(cfg: Config, positions: Positions) -> list[ConfigIssue]:
         if not rule.notify and not rule.actions:
             issues.append(positions.issue(("rules", rname), f"rule {rname!r} pages nobody and runs no action",
                                           "add notify: or actions:", severity="warning"))
+    for section, what in (("receivers", "receiver"), ("actions", "action")):
+        for name, entry in declared[section].items():
+            if isinstance(entry, dict) and "fallback" in entry:
+                ref((section, name, "fallback"), entry["fallback"], section, what)
     for name, inst in cfg.receivers.items():
-        ref(("receivers", name, "fallback"), inst.settings.fallback, cfg.receivers, "receiver")
         seen, current = {name}, inst.settings.fallback
         while current in cfg.receivers:
             if current in seen:
@@ -278,8 +291,6 @@ def _references(cfg: Config, positions: Positions) -> list[ConfigIssue]:
                 break
             seen.add(current)
             current = cfg.receivers[current].settings.fallback
-    for name, inst in cfg.actions.items():
-        ref(("actions", name, "fallback"), inst.settings.fallback, cfg.actions, "action")
     return issues
 
 

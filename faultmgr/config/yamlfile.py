@@ -134,7 +134,7 @@ class _Converter:
 def parse_text(text: str, file: str) -> Document:
     """Parse rule-file text; raises :class:`YamlProblem` with a position."""
     if not text.strip():
-        raise YamlProblem("the file is empty", hint="a rule file needs at least one section (rules:, detectors:, ...)")
+        raise YamlProblem("the file is empty", 0, 0, hint="a rule file needs at least one section (rules:, detectors:, ...)")
     loader = yaml.SafeLoader(text)
     try:
         try:
@@ -149,7 +149,7 @@ def parse_text(text: str, file: str) -> Document:
         except yaml.YAMLError as exc:
             raise YamlProblem(f"YAML syntax: {exc}") from None
         if node is None:
-            raise YamlProblem("the file holds no data (only comments?)",
+            raise YamlProblem("the file holds no data (only comments?)", 0, 0,
                               hint="a rule file needs at least one section (rules:, detectors:, ...)")
         doc = Document(file, {})
         data = _Converter(loader, doc).convert(node, ())

@@ -1,7 +1,8 @@
 """Fixtures of the VIP suite: the network lab (see lab.py) and a runtime for actions built directly.
 
-lab.py is loaded under the unique module name ``faultmgr_vip_lab`` (pytest runs in importlib mode, and other
-suites may have a module called ``lab``); tests import it by that name.
+lab.py and lab_daemons.py are loaded under the unique module names ``faultmgr_vip_lab`` and
+``faultmgr_vip_lab_daemons`` (pytest runs in importlib mode, and other suites may have a module called ``lab``);
+tests import them by those names.
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ from faultmgr.runtime import Runtime
 from faultmgr.store import KeyValueStore
 
 
-def _load_lab() -> Any:
-    if "faultmgr_vip_lab" in sys.modules:
-        return sys.modules["faultmgr_vip_lab"]
-    spec = importlib.util.spec_from_file_location("faultmgr_vip_lab", Path(__file__).with_name("lab.py"))
+def _load(name: str, filename: str) -> Any:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(filename))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["faultmgr_vip_lab"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-labmod = _load_lab()
+labmod = _load("faultmgr_vip_lab", "lab.py")
+_load("faultmgr_vip_lab_daemons", "lab_daemons.py")
 
 
 @pytest.fixture

@@ -1,0 +1,5 @@
+"""``python -m faultmgr``."""
+
+from faultmgr.cli.main import main
+
+main()

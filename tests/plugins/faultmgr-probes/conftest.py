@@ -1,0 +1,40 @@
+"""Fixtures for the probe tests: a runtime that records events, and a detector factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from faultmgr.event import Event
+from faultmgr.runtime import Runtime
+from faultmgr.store import KeyValueStore
+from faultmgr_probes import ProbeDetector
+
+
+@pytest.fixture
+def events() -> list[Event]:
+    return []
+
+
+@pytest.fixture
+def store() -> KeyValueStore:
+    return KeyValueStore.memory()
+
+
+@pytest.fixture
+def make_detector(events: list[Event], store: KeyValueStore, tmp_path: Path) -> Callable[..., ProbeDetector]:
+    """``make_detector(targets=[...], **settings)`` -> a ProbeDetector whose events land in ``events``."""
+
+    def make(name: str = "probes", **settings: Any) -> ProbeDetector:
+        runtime = Runtime(emit=events.append, state_dir=tmp_path, store=store)
+        return ProbeDetector(name, ProbeDetector.Settings(**settings), runtime)
+
+    return make
+
+
+def kinds(events: list[Event]) -> list[tuple[str, str]]:
+    """(kind, subject) of each event, in order."""
+    return [(e.kind, e.subject) for e in events]

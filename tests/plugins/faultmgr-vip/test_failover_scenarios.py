@@ -1,0 +1,134 @@
+"""Failover scenarios with real faultmgr daemons in the lab: heartbeat detectors, rules and vip.takeover in
+head-a and head-b, the eHB watcher, a TCP service on the VIP and a client polling it every 5 ms.
+
+Timing: keepalive 100 ms, deadtime 300 ms. No test asserts an absolute time; each waits for a state with a
+generous limit and checks who serves the client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import faultmgr_vip_lab as L
+import faultmgr_vip_lab_daemons as D
+import pytest
+
+from prereq import need
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+PORT = 18080
+
+
+@pytest.fixture
+def cluster_factory(lab: Any, tmp_path: Path) -> Iterator[Any]:
+    """Build a :class:`Cluster` with the given options; the service runs in both heads."""
+    why = D.daemon_available()
+    need(why is None, why or "")
+    lab.serve(PORT)
+
+    def make(**kw: Any) -> D.Cluster:
+        cluster = D.Cluster(lab, tmp_path, L.VIP4, **kw)
+        cluster.write(L.ip4)
+        return cluster
+
+    yield make  # the lab's teardown kills the daemons
+
+
+def start_all(lab: Any, cluster: Any) -> None:
+    for node in ("watcher", "head-a", "head-b"):
+        cluster.start(node)
+    assert L.wait_for(lambda: lab.has_address("head-a", L.VIP4), timeout=15), cluster.log("head-a")
+    time.sleep(1.0)
+    assert not lab.has_address("head-b", L.VIP4), cluster.log("head-b")
+
+
+def holders(lab: Any) -> list[str]:
+    return [n for n in ("head-a", "head-b") if lab.has_address(n, L.VIP4)]
+
+
+def test_primary_killed_standby_takes_over(lab: Any, cluster_factory: Any) -> None:
+    cluster = cluster_factory()
+    start_all(lab, cluster)
+    poller = lab.poller(L.VIP4, PORT)
+    time.sleep(0.5)
+    cluster.kill("head-a")
+    assert L.wait_for(lambda: lab.has_address("head-b", L.VIP4), timeout=10), cluster.log("head-b")
+    time.sleep(1.0)
+    seen = poller.stop()
+    assert seen["last"] == "head-b", seen
+    assert seen["answers"].get("head-a") and seen["answers"].get("head-b")
+    assert "took over" in cluster.log("head-b")
+
+
+def test_primary_link_cut_standby_takes_over(lab: Any, cluster_factory: Any) -> None:
+    # Heartbeat on the segment only, as VRRP: the cut silences head-a on every path.
+    cluster = cluster_factory(xover=False)
+    start_all(lab, cluster)
+    poller = lab.poller(L.VIP4, PORT)
+    time.sleep(0.5)
+    lab.cut("head-a")
+    assert L.wait_for(lambda: lab.has_address("head-b", L.VIP4), timeout=10), cluster.log("head-b")
+    time.sleep(1.0)
+    seen = poller.stop()
+    assert seen["last"] == "head-b", seen
+    # The isolated head-a lost its peer too; it already holds the address, so its run changes nothing.
+    assert "(fire): ok took over" not in cluster.log("head-a")
+
+
+def test_split_brain_is_settled_by_fencing(lab: Any, cluster_factory: Any) -> None:
+    """The heads lose each other (bridge ports isolated, crossover cut) but both still reach the client and
+    the watcher: the guard's evidence cannot tell who is right, so head-b powers head-a off first."""
+    cluster = cluster_factory(fence={"head-b": D.power_off_command(lab, "head-a")})
+    start_all(lab, cluster)
+    poller = lab.poller(L.VIP4, PORT)
+    time.sleep(0.5)
+    lab.isolate_heads()
+    assert L.wait_for(lambda: lab.has_address("head-b", L.VIP4), timeout=10), cluster.log("head-b")
+    assert holders(lab) == ["head-b"]
+    time.sleep(1.0)
+    assert holders(lab) == ["head-b"]
+    seen = poller.stop()
+    assert seen["last"] == "head-b", seen
+    assert "(fire): ok took over" in cluster.log("head-b")
+
+
+def test_split_brain_without_quorum_evidence_keeps_one_holder(lab: Any, cluster_factory: Any) -> None:
+    """Only the crossover link is cut: the peer is still heard on the segment, so nobody takes over."""
+    cluster = cluster_factory()
+    start_all(lab, cluster)
+    lab.cut("head-a", "hb0")
+    time.sleep(2.0)
+    assert holders(lab) == ["head-a"]
+
+
+@pytest.mark.parametrize("auto_failback", [True, False])
+def test_primary_returns(lab: Any, cluster_factory: Any, auto_failback: bool) -> None:
+    cluster = cluster_factory(auto_failback=auto_failback)
+    start_all(lab, cluster)
+    cluster.kill("head-a")
+    assert L.wait_for(lambda: lab.has_address("head-b", L.VIP4), timeout=10), cluster.log("head-b")
+    time.sleep(0.5)
+    poller = lab.poller(L.VIP4, PORT)
+    time.sleep(0.3)
+    cluster.start("head-a")
+    want = "head-a" if auto_failback else "head-b"
+    assert L.wait_for(lambda: holders(lab) == [want], timeout=15), (holders(lab), cluster.log("head-a"),
+                                                                    cluster.log("head-b"))
+    time.sleep(1.0)
+    assert holders(lab) == [want]
+    seen = poller.stop()
+    assert seen["last"] == want, seen
+
+
+def test_both_heads_dead_pages_from_the_watcher(lab: Any, cluster_factory: Any) -> None:
+    cluster = cluster_factory()
+    start_all(lab, cluster)
+    assert cluster.pages() == []
+    cluster.kill("head-a")
+    cluster.kill("head-b")
+    assert L.wait_for(lambda: cluster.pages(), timeout=15), cluster.log("watcher")
+    page = cluster.pages()[0]
+    assert "heads-dead" in str(page), page
