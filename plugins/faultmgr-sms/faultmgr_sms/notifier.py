@@ -70,7 +70,7 @@ class SmsSettings(PluginSettings):
         return self
 
 
-class _HttpClient(AsyncTwilioHttpClient):
+class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no type hints
     """The library's async client, noting ``Retry-After`` of a 429 for :func:`delivery_error`."""
 
     async def request(self, *args: Any, **kwargs: Any) -> Response:
