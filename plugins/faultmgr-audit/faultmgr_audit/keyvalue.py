@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 
 # A value is "double quoted" (no escapes in audit; DSI allows \" and \\), 'single quoted' (the nested msg=
-# of user-space audit records) or a bare token. The key allows '-' for fields such as old-auid.
-_PAIR = re.compile(r"""([A-Za-z_][\w-]*)=("(?:[^"\\]|\\.)*"|'[^']*'|[^\s]*)""")
+# of user-space audit records) or a bare token; one group each, so no quote needs stripping afterwards.
+# The key allows '-' for fields such as old-auid.
+_PAIR = re.compile(r"""([A-Za-z_][\w-]*)=(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\s"']*))""")
 _HEX = re.compile(r"(?:[0-9A-F]{2})+")
 _ESCAPE = re.compile(r"\\(.)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def parse_pairs(text: str, escapes: bool = False) -> dict[str, str]:
@@ -18,17 +20,13 @@ def parse_pairs(text: str, escapes: bool = False) -> dict[str, str]:
     The first occurrence of a key wins, so a value cannot override a field written before it.
     With ``escapes`` (the DSI format), ``\\"`` and ``\\\\`` inside double quotes are unescaped.
     """
-    fields: dict[str, str] = {}
-    for key, value in _PAIR.findall(text):
-        if key in fields:
-            continue
-        if value[:1] == '"' and value[-1:] == '"' and len(value) >= 2:
-            value = value[1:-1]
-            if escapes and "\\" in value:
-                value = _ESCAPE.sub(r"\1", value)
-        elif value[:1] == "'" and value[-1:] == "'" and len(value) >= 2:
-            value = value[1:-1]
-        fields[key] = value
+    pairs = _PAIR.findall(text)
+    # Built from the end so that the first occurrence of a key is the one that stays.
+    fields = {key: dq or sq or bare for key, dq, sq, bare in reversed(pairs)}
+    if escapes and "\\" in text:
+        for key, dq, _, _ in pairs:
+            if "\\" in dq and fields[key] == dq:
+                fields[key] = _ESCAPE.sub(r"\1", dq)
     return fields
 
 
@@ -43,6 +41,4 @@ def decode_hex(value: str) -> str | None:
         return None
     raw = bytes.fromhex(value).replace(b"\0", b" ").rstrip(b" ")
     text = raw.decode("utf-8", "replace")
-    if any(ch < " " or ch == "\x7f" for ch in text):
-        text = "".join("\ufffd" if (ch < " " or ch == "\x7f") else ch for ch in text)
-    return text
+    return _CONTROL.sub("\ufffd", text)

@@ -108,20 +108,19 @@ class LinuxAuditParser(Parser):
         inner = pairs.pop("msg", None)
         if inner is not None and "=" in inner:
             # User-space records carry their own key=value list inside msg='...'.
-            for key, value in parse_pairs(inner).items():
-                pairs.setdefault(key, value)
-        fields = group.fields
-        for key, value in pairs.items():
-            if key in HEX_FIELDS and value and value[0] != '"':
+            pairs = parse_pairs(inner) | pairs
+        for key in HEX_FIELDS.intersection(pairs):
+            value = pairs[key]
+            # Hex only when written bare: comm="CAFE" is the text CAFE, comm=43414645 is hex for it.
+            if value and value[0] in "0123456789ABCDEF" and f'{key}="' not in body:
                 decoded = decode_hex(value)
                 if decoded is not None:
-                    value = decoded
-            if key == "name" and rtype == "PATH":
-                # Every PATH item is kept: a rename names two files, a watch may be on either.
-                index = pairs.get("item", str(group.types.count("PATH") - 1))
-                fields.setdefault(f"name{index}", value)
-            if key not in fields:
-                fields[key] = value
+                    pairs[key] = decoded
+        if rtype == "PATH" and "name" in pairs:
+            # Every PATH item is kept: a rename names two files, a watch may be on either.
+            pairs[f"name{pairs.get('item', group.types.count('PATH') - 1)}"] = pairs["name"]
+        # The first record of an event (SYSCALL, USER_*) wins a field both have.
+        group.fields = pairs | group.fields if group.fields else pairs
 
     def _finish(self, group: _Group) -> Record:
         fields = group.fields
