@@ -135,6 +135,8 @@ class HeartbeatNode:
         for thread in (self.sender, self.receiver):
             if thread is not None and thread.is_alive():
                 await asyncio.to_thread(thread.join, 5.0)
+        if self.receiver is not None and not self.receiver.is_alive():
+            self.receiver.close()
         self.sender = self.receiver = None
         for path in self.paths:
             path.close()

@@ -80,11 +80,12 @@ class Receiver(threading.Thread):
             self._selector.register(path.fileno(), selectors.EVENT_READ, path)
             self.log.info("heartbeat path %s reopened", path.name)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to finish, wake it, wait for it, then release the wake-up pipe."""
+    def stop(self) -> None:
+        """Ask the thread to finish and wake it (then :meth:`join` it and :meth:`close`)."""
         self._stopping = True
         os.write(self._wake_w, b"x")
-        if self.is_alive():
-            self.join(timeout)
+
+    def close(self) -> None:
+        """Release the wake-up pipe, once the thread has finished."""
         os.close(self._wake_r)
         os.close(self._wake_w)
