@@ -52,6 +52,8 @@ class IpvsPoolBackend(Backend):
     async def _call(self, what: str, method: str, command: str, **kw: Any) -> list[Any]:
         try:
             async with AsyncIPVS() as ipvs:
+                # The async socket binds to the IPVS generic-netlink family only when asked to.
+                await ipvs.setup_endpoint()
                 result: list[Any] = await getattr(ipvs, method)(command, **kw)
                 return result
         except NetlinkError as exc:

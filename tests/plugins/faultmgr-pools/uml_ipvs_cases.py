@@ -219,8 +219,8 @@ async def test_reconciliation_leaves_unchanged_servers_and_connections_alone() -
     backend.touched = []
     report = await PoolController("web", model, backend=backend).reconcile()
 
-    pass
-    pass
+    assert sorted(report.changes) == ["remove 10.9.0.99:80", "weight rs2 weight 3"]
+    assert sorted(backend.touched) == ["10.9.0.99:80", "rs2"]
     assert thresholds(ADDRESSES["rs1"]) == (100, 10)
     assert (await kernel_table())[f"{ADDRESSES['rs1']}:{PORT}"] == (5, 1)
     _, table = ipvsadm_table()
