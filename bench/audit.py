@@ -109,7 +109,6 @@ def make_detector(folder: Path, emit: EventCounter) -> AuditDetector:
         settings.pop(key, None)
     settings["sources"] = [dict(s, path=str(folder / Path(s["path"]).name), start_at="start")
                            for s in settings["sources"]]
-    settings["read_budget"] = 64 << 20
     runtime = Runtime(emit=emit, clock=VirtualClock(), state_dir=folder, store=KeyValueStore.memory())
     return AuditDetector("audit", AuditDetector.Settings(**settings), runtime)
 

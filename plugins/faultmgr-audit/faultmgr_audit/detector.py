@@ -66,7 +66,8 @@ class AuditSettings(PluginSettings):
     sources: list[SourceSettings] = Field([], description="log files to follow")
     poll_interval: Duration = Field(0.25, description="how often the files are checked for new lines")
     max_line_bytes: int = Field(65536, ge=256, description="longer lines are cut to this many bytes")
-    read_budget: int = Field(4 << 20, ge=4096, description="bytes read from one file per poll at most")
+    read_budget: int = Field(256 << 10, ge=4096, description="bytes read from one file per poll at most; a "
+                             "source that is behind is polled again at once, after other tasks ran")
     match: list[MatchRule] = Field([], description="field-matching rules (events audit.match by default)")
     regex_timeout: Duration = Field(0.05, description="time limit of one regex run; a run that hits it "
                                                       "counts as no match")
@@ -157,11 +158,14 @@ class AuditDetector(Detector):
 
     async def _run(self) -> None:
         while True:
-            self.poll()
-            await asyncio.sleep(self.settings.poll_interval)
+            behind = self.poll()
+            # A backlog is read in read_budget slices with the event loop free in between, so other
+            # detectors' timers (heartbeats) are not held up by a catch-up after a restart.
+            await asyncio.sleep(0 if behind else self.settings.poll_interval)
 
-    def poll(self) -> None:
-        """Check every source once (the task calls this every ``poll_interval``)."""
+    def poll(self) -> bool:
+        """Check every source once (the task calls this every ``poll_interval``); true when a source has
+        more to read than one poll's budget."""
         now = self.runtime.clock.monotonic()
         for follower, parser in self._sources:
             try:
@@ -174,6 +178,7 @@ class AuditDetector(Detector):
                 self.log.exception("polling %s failed", follower.path)
         self._emit_all(self.pipeline.tick(now))
         self._report_counters()
+        return any(follower.behind for follower, _ in self._sources)
 
     def _notice(self, follower: LogFollower, notice: Notice) -> None:
         kind, severity = _NOTICE_EVENTS[notice.what]
@@ -201,4 +206,5 @@ class AuditDetector(Detector):
     def status(self) -> dict[str, Any]:
         return {"sources": [dict(f.status(), parser=p.name, unparsed=p.unparsed) for f, p in self._sources],
                 "lines": self.pipeline.lines, "records": self.pipeline.records,
+                "parser_errors": self.pipeline.parser_errors,
                 "regex_timeouts": self.pipeline.rules.regex_timeouts, **self.pipeline.detections.status()}

@@ -55,7 +55,7 @@ class LogFollower:
 
     def __init__(self, path: Path, *, store: KeyValueStore | None, store_key: tuple[str, str],
                  max_line_bytes: int = 65536, follow_symlinks: bool = False, start_at: str = "end",
-                 read_budget: int = 4 << 20, stall_after: float | None = None,
+                 read_budget: int = 256 << 10, stall_after: float | None = None,
                  clock: Callable[[], float] | None = None) -> None:
         import time
 
@@ -77,6 +77,8 @@ class LogFollower:
         self._stalled = False
         self.lines_read = 0
         self.cut_lines = 0
+        #: true when the last poll stopped at its read budget with more to read.
+        self.behind = False
 
     # -- public ------------------------------------------------------------------------------------
 
@@ -94,7 +96,9 @@ class LogFollower:
         if self._fd is not None:
             try:
                 self._check_truncation(lines, notices)
-                if self._read_available(lines):
+                at_end = self._read_available(lines)
+                self.behind = not at_end
+                if at_end:
                     self._check_rotation(lines, notices)
             except OSError as exc:
                 notices.append(Notice("error", f"reading {self.path} failed: {exc.strerror}"))

@@ -3,6 +3,7 @@ directly)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from faultmgr_audit.detections import Detections
@@ -19,6 +20,9 @@ class AuditPipeline:
         self.detections = detections
         self.records = 0
         self.lines = 0
+        #: lines a parser raised on (a bug in it, for a line it did not expect); the line is skipped.
+        self.parser_errors = 0
+        self.log = logging.getLogger("faultmgr.audit.pipeline")
 
     def process(self, parser: Parser, lines: Iterable[str], now: float) -> list[Finding]:
         """Parse ``lines`` (empty ones are skipped) and return what they make the detector emit."""
@@ -26,10 +30,18 @@ class AuditPipeline:
         feed = parser.feed
         count = 0
         for line in lines:
-            if line:
-                count += 1
-                for record in feed(line, now):
-                    self._record(record, now, found)
+            if not line:
+                continue
+            count += 1
+            try:
+                records = feed(line, now)
+            except Exception:  # one line that trips a parser must not lose the lines after it
+                self.parser_errors += 1
+                if self.parser_errors == 1 or self.parser_errors % 1000 == 0:
+                    self.log.exception("parser %s failed on a line (%d so far)", parser.name, self.parser_errors)
+                continue
+            for record in records:
+                self._record(record, now, found)
         self.lines += count
         return found
 

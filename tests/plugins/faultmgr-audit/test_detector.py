@@ -263,3 +263,30 @@ def test_shipped_rule_file_validates_with_the_core_loader() -> None:
     assert config.detectors["audit"].type == "audit"
     assert {"ssh-brute-force", "root-login-unexpected-network", "watched-file-changed",
             "privileged-access-denied", "audit-log-stopped", "audit-log-truncated"} <= set(config.rules)
+
+
+class BrokenParser(Parser):
+    """Raises on lines containing 'boom' (a bug in a third-party parser)."""
+
+    def feed(self, line: str, now: float) -> list[Record]:
+        if "boom" in line:
+            raise RuntimeError("parser bug")
+        return [Record(self.name, "t", {"text": line})]
+
+
+def test_a_parser_that_raises_loses_only_that_line(make_detector: Callable[..., AuditDetector],
+                                                   events: list[Event], tmp_path: Path) -> None:
+    from faultmgr_audit.parser import ParserRegistry
+
+    registry = ParserRegistry()
+    registry.register("broken", BrokenParser)
+    log = tmp_path / "x.log"
+    log.write_text("one\nboom\ntwo\n")
+    detector = make_detector(sources=[{"path": str(log), "parser": "dsi", "start_at": "start"}],
+                             match=[{"name": "all", "subject": "{text}"}])
+    detector.build_sources()
+    follower, _ = detector._sources[0]
+    detector._sources[0] = (follower, registry.create("broken"))
+    detector.poll()
+    assert [e.subject for e in events] == ["one", "two"]
+    assert detector.status()["parser_errors"] == 1
