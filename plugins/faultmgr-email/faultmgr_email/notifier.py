@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -21,6 +23,12 @@ from faultmgr_email.rendering import MessageTemplates, check_syntax, default_tem
 
 #: Port used when ``port`` is unset, by ``security`` mode.
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+@functools.cache
+def local_fqdn() -> str:
+    """This host's name for Message-IDs, looked up once (``getfqdn`` may wait on the resolver)."""
+    return socket.getfqdn()
 
 
 def header_value(text: str) -> str:
@@ -161,7 +169,7 @@ class EmailNotifier(Notifier):
         message["To"] = ", ".join(s.to)
         message["Subject"] = subject
         message["Date"] = formatdate(localtime=False, usegmt=True)
-        message["Message-ID"] = make_msgid("faultmgr", domain=s.local_hostname)
+        message["Message-ID"] = make_msgid("faultmgr", domain=s.local_hostname or local_fqdn())
         # Lets a mail filter or a pager gateway thread and drop duplicates of one notification.
         message["X-Faultmgr-Dedup-Key"] = header_value(notification.dedup_key)
         message["X-Faultmgr-Status"] = header_value(notification.status)

@@ -128,6 +128,18 @@ async def test_v3_trap_right_key_accepted_wrong_key_rejected(tmp_path: Path, snm
     assert "FAULTMGR-MIB::faultmgrAlertCleared" not in log
 
 
+async def test_v3_inform_is_acknowledged(tmp_path: Path, snmptrapd: Any) -> None:
+    # An inform's authoritative engine is the receiver's: the user is created without -e, and pysnmp
+    # discovers snmptrapd's engine ID before sending.
+    trapd = snmptrapd([f"createUser faultmgr SHA-256 {AUTH_PASS} AES {PRIV_PASS}", "authUser log faultmgr priv"])
+    notifier = make_notifier(tmp_path, **{**v3_settings(tmp_path, trapd.port), "mode": "inform",
+                                          "engine_id": None, "timeout": "1s", "retries": 2})
+    receipt = await notifier.send(make_notification())
+    await notifier.stop()
+    assert receipt == "1 v3 inform(s) to 1 station(s)"
+    trapd.wait_for("FAULTMGR-MIB::faultmgrAlertRaised")
+
+
 def test_check_refuses_readable_keys_and_short_passphrases(tmp_path: Path) -> None:
     settings = v3_settings(tmp_path, 162)
     os.chmod(settings["auth_key_file"], 0o644)
