@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from faultmgr.plugin.manager import load_plugins
 from faultmgr_snmp import SnmpNotifier
+
+from faultmgr.plugin.manager import load_plugins
 
 
 def test_registered_through_the_entry_point() -> None:
