@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultmgr_probes import ProbeDetector
 
 from faultmgr.event import Event
 from faultmgr.runtime import Runtime
 from faultmgr.store import KeyValueStore
-from faultmgr_probes import ProbeDetector
 
 
 @pytest.fixture
@@ -34,7 +34,3 @@ def make_detector(events: list[Event], store: KeyValueStore, tmp_path: Path) -> 
 
     return make
 
-
-def kinds(events: list[Event]) -> list[tuple[str, str]]:
-    """(kind, subject) of each event, in order."""
-    return [(e.kind, e.subject) for e in events]

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import trustme
 from aiohttp import web
-
 from faultmgr_probes.checks.http import HttpCheck, HttpTarget
 
 

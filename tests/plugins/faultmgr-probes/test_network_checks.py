@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
-
 from faultmgr_probes.checks.connect import ConnectTarget, check_connect
 from faultmgr_probes.checks.dns import QTYPES, DnsTarget, check_dns
 from faultmgr_probes.checks.ping import PingTarget, check_ping
