@@ -9,7 +9,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import aiosmtplib
 from jinja2 import TemplateError
@@ -112,6 +112,10 @@ class EmailNotifier(Notifier):
     summary = "page by e-mail over SMTP (STARTTLS / TLS, AUTH), subject and body from Jinja2 templates"
     settings: EmailSettings
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._compiled: MessageTemplates | None = None
+
     def _templates(self) -> MessageTemplates:
         s = self.settings
         return MessageTemplates(s.subject_template or default_template("subject.j2"),
@@ -158,7 +162,7 @@ class EmailNotifier(Notifier):
 
     def build_message(self, notification: Notification) -> EmailMessage:
         """The message for ``notification`` (raises :class:`DeliveryError` if a template fails)."""
-        templates = getattr(self, "_compiled", None) or self._templates()
+        templates = self._compiled or self._templates()
         try:
             subject, body = templates.render(notification)
         except TemplateError as exc:

@@ -127,7 +127,8 @@ class SnmpNotifier(Notifier):
             target = await UdpTransportTarget.create((station.host, station.port), timeout=s.timeout,
                                                      retries=s.retries)
         except Exception as exc:  # pysnmp raises its own error types for a bad address or name
-            raise DeliveryError(f"{station}: {exc}", permanent=True) from exc
+            # Not permanent: a name that does not resolve may be a resolver that is down for now.
+            raise DeliveryError(f"{station}: {exc}") from exc
         for notification in notifications:
             error, status, index, _ = await send_notification(
                 self._engines[station], self._auth_data(), target, ContextData(), s.mode, notification)
