@@ -65,7 +65,8 @@ class AuditSettings(PluginSettings):
 
     sources: list[SourceSettings] = Field([], description="log files to follow")
     poll_interval: Duration = Field(0.25, description="how often the files are checked for new lines")
-    max_line_bytes: int = Field(65536, ge=256, description="longer lines are cut to this many bytes")
+    max_line_bytes: int = Field(65536, ge=256, description="longer lines keep this many bytes from their start "
+                                "and their last min(1024, max_line_bytes/4) bytes, joined by ' [...] '")
     read_budget: int = Field(256 << 10, ge=4096, description="bytes read from one file per poll at most; a "
                              "source that is behind is polled again at once, after other tasks ran")
     match: list[MatchRule] = Field([], description="field-matching rules (events audit.match by default)")

@@ -123,3 +123,14 @@ def test_denied_privileged_syscall_and_dsi() -> None:
     finding = denied.observe(dsi)
     assert finding is not None and finding.subject == "init" and "write" in finding.message
     assert denied.observe(Record("dsi", "DSI_ACCESS", dict(dsi.fields, privileged="no"))) is None
+
+
+def test_bruteforce_window_ignores_the_time_a_line_claims() -> None:
+    """Failures whose records claim times hours apart still count together when they are read together."""
+    brute = BruteForce(BruteForceSettings(threshold=3, window=60.0))
+    found = None
+    for claimed in (0.0, 7200.0, 14400.0):
+        rec = failure("192.0.2.8")
+        rec.time = 1_700_000_000 + claimed
+        found = brute.observe(rec, 5.0)
+    assert found is not None

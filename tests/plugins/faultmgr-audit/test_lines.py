@@ -39,7 +39,7 @@ def test_invalid_utf8_replaced() -> None:
 def test_long_line_cut_and_counted_in_one_chunk() -> None:
     splitter = LineSplitter(max_line_bytes=1000)
     lines = splitter.feed(b"a" * 5000 + b"\nshort\n")
-    assert lines == ["a" * 1000, "short"]
+    assert lines == ["a" * 1000 + " [...] " + "a" * 250, "short"]  # head, mark, tail (max/4)
     assert splitter.cut_lines == 1
     assert splitter.consumed == 5007
 
@@ -58,8 +58,28 @@ def test_several_megabyte_line_streamed_never_held() -> None:
     assert peak < 1 << 20, peak  # far below the 16 MB of the line
     assert splitter.pending_bytes == 256 * 65536
     (line,) = splitter.feed(b"tail\n")
-    assert len(line) == 65536 and splitter.cut_lines == 1
+    assert len(line) == 65536 + 7 + 1024 and line.endswith("x [...] " + "x" * 1020 + "tail")
+    assert splitter.cut_lines == 1
     assert splitter.consumed == 256 * 65536 + 5
+
+
+def test_cut_line_keeps_its_tail_so_padding_cannot_hide_the_source_address() -> None:
+    """A user name padded to push sshd's "from ADDR port N" past the limit: the tail survives the cut."""
+    from faultmgr_audit.syslog_auth import SyslogAuthParser, SyslogAuthSettings
+
+    line = (b"Nov 25 07:30:05 web1 sshd[1]: Failed password for invalid user " + b"A" * (1 << 20)
+            + b" from 203.0.113.9 port 4000 ssh2\n")
+    splitter = LineSplitter(max_line_bytes=4096)
+    lines: list[str] = []
+    for start in range(0, len(line), 65536):
+        lines += splitter.feed(line[start:start + 65536])
+    (record,) = SyslogAuthParser("syslog-auth", SyslogAuthSettings()).feed(lines[0], 0.0)
+    assert record.fields["source_ip"] == "203.0.113.9" and splitter.cut_lines == 1
+
+
+def test_tail_can_be_turned_off() -> None:
+    splitter = LineSplitter(max_line_bytes=10, tail_bytes=0)
+    assert splitter.feed(b"0123456789abcdef\n") == ["0123456789"]
 
 
 def test_flush_hands_out_unfinished_line_without_counting_a_newline() -> None:
