@@ -153,7 +153,7 @@ class Plugins:
             ("sections", self.pm.hook.faultmgr_register_sections, self.sections),
         ]
         for kind, caller, registry in steps:
-            for impl in reversed(caller.get_hookimpls()):
+            for impl in caller.get_hookimpls():
                 name = impl.plugin_name
                 if self.info(name) is None:
                     continue

@@ -1,0 +1,1 @@
+"""An example faultmgr plugin distribution: copy it to start your own."""
