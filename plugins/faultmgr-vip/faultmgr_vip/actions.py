@@ -120,10 +120,12 @@ class VipTakeover(Action):
             refusal = await self._guard(peer) if guarded else None
             if refusal:
                 return self._refuse(refusal)
+            fence_detail = ""
             if self.settings.fence and guarded:
-                fenced, detail = await run_fence(self.settings.fence, self.settings.fence_timeout)
+                fenced, fence_detail = await run_fence(self.settings.fence, self.settings.fence_timeout)
                 if not fenced:
-                    return self._refuse(f"fencing failed, takeover refused: {detail}")
+                    return self._refuse(f"fencing failed, takeover refused: {fence_detail}")
+                self.log.warning("peer %s fenced: %s", peer, fence_detail)
             link, added = await add_address(self.settings.interface, self.vip)
         except AddressError as exc:
             return ActionResult(False, str(exc))
@@ -133,8 +135,9 @@ class VipTakeover(Action):
         self.breaker.record()
         self._mark(True)
         self._start_refresh()
-        return ActionResult(True, f"took over {self.vip} on {self.settings.interface}",
-                            {"changed": added, "mac": link.mac})
+        return ActionResult(True, f"took over {self.vip} on {self.settings.interface}"
+                                  + (f" after fencing {peer}" if fence_detail else ""),
+                            {"changed": added, "mac": link.mac, "fence": fence_detail or None})
 
     async def _on_peer_back(self) -> ActionResult:
         if self.settings.preferred or not self.settings.auto_failback:

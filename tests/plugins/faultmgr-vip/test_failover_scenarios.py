@@ -15,7 +15,6 @@ from typing import Any
 import faultmgr_vip_lab as L
 import faultmgr_vip_lab_daemons as D
 import pytest
-
 from prereq import need
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -29,12 +28,18 @@ def cluster_factory(lab: Any, tmp_path: Path) -> Iterator[Any]:
     need(why is None, why or "")
     lab.serve(PORT)
 
+    made: list[D.Cluster] = []
+
     def make(**kw: Any) -> D.Cluster:
         cluster = D.Cluster(lab, tmp_path, L.VIP4, **kw)
         cluster.write(L.ip4)
+        made.append(cluster)
         return cluster
 
     yield make  # the lab's teardown kills the daemons
+    for cluster in made:  # shown by pytest when a test fails (or with -rP)
+        for node in ("head-a", "head-b", "watcher"):
+            print(f"===== {node}\n{cluster.log(node)}")
 
 
 def start_all(lab: Any, cluster: Any) -> None:
@@ -92,7 +97,7 @@ def test_split_brain_is_settled_by_fencing(lab: Any, cluster_factory: Any) -> No
     assert holders(lab) == ["head-b"]
     seen = poller.stop()
     assert seen["last"] == "head-b", seen
-    assert "(fire): ok took over" in cluster.log("head-b")
+    assert "(fire): ok took over 10.77.0.100/24 on eth0 after fencing head-a" in cluster.log("head-b")
 
 
 def test_split_brain_without_quorum_evidence_keeps_one_holder(lab: Any, cluster_factory: Any) -> None:
