@@ -90,6 +90,8 @@ class Plugins:
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager("faultmgr")
         self.pm.add_hookspecs(hookspecs)
+        # historic: every plugin registered from now on gets this call as it registers
+        self.pm.hook.faultmgr_addhooks.call_historic(kwargs={"pluginmanager": self.pm})
         self.detectors: TypeRegistry[Detector] = TypeRegistry("detector", Detector)
         self.actions: TypeRegistry[Action] = TypeRegistry("action", Action)
         self.notifiers: TypeRegistry[Notifier] = TypeRegistry("notifier", Notifier)
