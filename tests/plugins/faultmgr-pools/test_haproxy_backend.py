@@ -103,18 +103,18 @@ async def test_reconciliation_leaves_right_servers_and_their_sessions_alone(
                                                for s in pool.servers]})
     controller = PoolController("web", pool)
     backend = controller.backend
-    await backend.quiesce(Target("web2", "127.0.0.1", ports["web2"]))
-    await backend.set_weight(Target("web2", "127.0.0.1", ports["web2"]), 1)
 
     async with aiohttp.ClientSession() as session:
         # Pin a slow request on web1: only web1 serves while the request starts.
         await backend.quiesce(Target("web2", "127.0.0.1", ports["web2"]))
         await backend.quiesce(Target("old", "127.0.0.1", ports["web3"]))
-        slow = asyncio.create_task(session.get(f"http://127.0.0.1:{proxy.port}/slow?s=2"))
-        for _ in range(100):
+        slow = asyncio.create_task(session.get(f"http://127.0.0.1:{proxy.port}/slow?s=3"))
+        web1 = Target("web1", "127.0.0.1", ports["web1"])
+        for _ in range(500):
             await asyncio.sleep(0.02)
-            if (await backend.find(Target("web1", "127.0.0.1", ports["web1"]))).active == 1:  # type: ignore[union-attr]
+            if (await backend.find(web1)).active == 1:  # type: ignore[union-attr]
                 break
+        assert (await backend.find(web1)).active == 1, "the long request never reached web1"  # type: ignore[union-attr]
 
         report = await controller.reconcile()
 
