@@ -1,0 +1,97 @@
+"""Request bodies of the API, validated in full before anything reaches the engine.
+
+Each model forbids unknown fields, so a misspelled key is an error that names it instead of being ignored.
+The same models give the request schemas of the OpenAPI description (see :mod:`faultmgr_api.openapi`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from faultmgr.config.types import Duration
+from faultmgr.matchers import LabelMatcher
+
+#: Longest silence or acknowledgement comment kept.
+MAX_COMMENT = 2000
+
+
+class Body(BaseModel):
+    """Base of every request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AckBody(Body):
+    """Acknowledge an alert."""
+
+    comment: str = Field("", max_length=MAX_COMMENT, description="why, or what is being done")
+
+
+class UnackBody(Body):
+    """Take an acknowledgement back (no fields)."""
+
+
+class SilenceBody(Body):
+    """Silence alerts whose labels match every matcher, from ``starts_at`` (default now) for ``duration`` or
+    until ``ends_at``. The author is the token's name."""
+
+    matchers: list[str] = Field(min_length=1, max_length=32,
+                                description="label matchers: `name=value`, `name!=value`, `name=~regex`, "
+                                            "`name!~regex`, e.g. `subject=web1`")
+    duration: Duration | None = Field(None, description="how long (e.g. 30m, 2h); give this or ends_at")
+    ends_at: float | None = Field(None, description="end as seconds since the epoch; give this or duration")
+    starts_at: float | None = Field(None, description="start as seconds since the epoch (default: now)")
+    comment: str = Field("", max_length=MAX_COMMENT, description="why")
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, value: list[str]) -> list[str]:
+        for item in value:
+            LabelMatcher.parse(item)  # raises ValueError naming the bad matcher
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> SilenceBody:
+        if (self.duration is None) == (self.ends_at is None):
+            raise ValueError("give exactly one of 'duration' or 'ends_at'")
+        if self.duration is not None and self.duration <= 0:
+            raise ValueError("'duration' must be more than zero")
+        return self
+
+    def seconds(self, now: float | None = None) -> float:
+        """The silence's length in seconds, from its start."""
+        if self.duration is not None:
+            return self.duration
+        start = self.starts_at if self.starts_at is not None else (time.time() if now is None else now)
+        assert self.ends_at is not None
+        if self.ends_at <= start:
+            raise ValueError("'ends_at' is not after the silence's start")
+        return self.ends_at - start
+
+
+class EventBody(Body):
+    """An event injected by another system; ``source`` must name an ``external`` detector."""
+
+    kind: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$",
+                      description="dotted kind such as `app.queue.stuck`")
+    source: str = Field(min_length=1, max_length=200, description="name of an `external` detector instance")
+    subject: str = Field(min_length=1, max_length=500, description="what it is about: node, service, target")
+    severity: Literal["ok", "info", "warning", "critical"] = Field("info", description="`ok` marks a recovery")
+    labels: dict[str, str] = Field(default_factory=dict, max_length=64, description="string labels")
+    payload: dict[str, Any] = Field(default_factory=dict, description="free-form data rules can test")
+    message: str = Field("", max_length=4000, description="one human line")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key or len(key) > 200:
+                raise ValueError(f"label name {key[:40]!r} must be 1..200 characters")
+        return value
+
+
+class ReloadBody(Body):
+    """Reload the rule files (no fields)."""

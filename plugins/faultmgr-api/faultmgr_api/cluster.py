@@ -1,0 +1,131 @@
+"""What the daemon knows about the cluster, gathered for the API: head nodes and VIPs, heartbeat peers and
+paths, load-balancer pools. Read from the components' ``status()`` (and the pools plugin when installed)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faultmgr.daemon import Daemon
+
+log = logging.getLogger("faultmgr.api")
+
+HEARTBEAT_TYPES = ("heartbeat", "ehb")
+VIP_TYPES = ("vip.takeover", "vip.release")
+#: How long the pools view waits for one backend (an HAProxy socket may hang).
+POOL_TIMEOUT_S = 2.0
+
+
+def _status(component: Any) -> dict[str, Any]:
+    try:
+        value = component.status()
+    except Exception as exc:  # one broken component must not break the whole view
+        return {"error": f"status() failed: {type(exc).__name__}: {exc}"}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def nodes_view(daemon: Daemon) -> dict[str, Any]:
+    """This node, its heartbeat peers (with each path's last beat) and who holds each VIP."""
+    peers: list[dict[str, Any]] = []
+    for name, inst in daemon.config.detectors.items():
+        component = daemon.instances["detector"].get(name)
+        if inst.type not in HEARTBEAT_TYPES or component is None:
+            continue
+        status = _status(component)
+        for peer, info in (status.get("peers") or {}).items():
+            paths = [{"name": path, "alive": p.get("alive"), "last_seen_ms_ago": p.get("last_seen_ms_ago"),
+                      "seq": p.get("seq")} for path, p in (info.get("paths") or {}).items()]
+            peers.append({"detector": name, "type": inst.type, "peer": peer, "state": info.get("state"),
+                          "last_seen_ms_ago": info.get("last_seen_ms_ago"), "restarts": info.get("restarts"),
+                          "paths": paths})
+    vips: list[dict[str, Any]] = []
+    for name, inst in daemon.config.actions.items():
+        component = daemon.instances["action"].get(name)
+        if inst.type not in VIP_TYPES or component is None:
+            continue
+        status = _status(component)
+        vips.append({"action": name, "type": inst.type, "vip": status.get("vip"),
+                     "interface": status.get("interface"), "held": status.get("held"),
+                     "holder": daemon.node if status.get("held") else None,
+                     "last_change": status.get("last_change"), "status": status})
+    return {"node": daemon.node, "peers": peers, "vips": vips}
+
+
+def _directory(daemon: Daemon, cache: dict[str, Any]) -> Any:
+    """The pools plugin's directory of the config in force (the one its actions share, when one exists), or
+    ``None`` when the plugin is absent or no pools are declared."""
+    try:
+        from faultmgr_pools.nodes import PoolDirectory
+    except ImportError:
+        return None
+    pools = daemon.config.sections.get("pools")
+    if pools is None:
+        return None
+    shared = daemon.instances.get("pools", {}).get("directory")  # type: ignore[call-overload]
+    if isinstance(shared, PoolDirectory) and shared.pools == pools:
+        return shared
+    # No pool action built one: keep a private one for reading (not in daemon.instances, whose kinds
+    # daemon.status() expects to be detector/action/receiver only).
+    mine = cache.get("directory")
+    if not isinstance(mine, PoolDirectory) or mine.pools != pools:
+        mine = PoolDirectory(pools, daemon.journal.store, None, daemon.clock.now)
+        cache["directory"] = mine
+    return mine
+
+
+def status_view(daemon: Daemon) -> dict[str, Any]:
+    """``daemon.status()``; should it fail on a component kind it does not know, the same without those."""
+    try:
+        return daemon.status()
+    except KeyError:
+        saved = daemon.instances
+        daemon.instances = {k: v for k, v in saved.items() if k in ("detector", "action", "receiver")}
+        try:
+            return daemon.status()
+        finally:
+            daemon.instances = saved
+
+
+async def pools_view(daemon: Daemon, cache: dict[str, Any], only: str | None = None) -> list[dict[str, Any]]:
+    """Declared pools with each real server's declared and live weight and state."""
+    section = daemon.config.sections.get("pools")
+    declared = getattr(section, "pools", None) or {}
+    directory = _directory(daemon, cache)
+    out = []
+    for name, pool in declared.items():
+        if only is not None and name != only:
+            continue
+        out.append(await _pool(name, pool, directory))
+    return out
+
+
+async def _pool(name: str, pool: Any, directory: Any) -> dict[str, Any]:
+    live: dict[str, Any] = {}
+    error = None
+    overrides: dict[str, Any] = {}
+    if directory is not None:
+        controller = directory.controller(name)
+        overrides = controller.overrides()
+        try:
+            live = {s.name: s for s in await asyncio.wait_for(controller.live(), POOL_TIMEOUT_S)}
+        except Exception as exc:  # the backend being down is information, not a failure of the API
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    servers = []
+    declared = [(s, "real") for s in pool.servers] + ([(pool.sorry, "sorry")] if pool.sorry else [])
+    for server, role in declared:
+        state = live.get(server.name)
+        servers.append({
+            "name": server.name, "role": role, "address": server.address, "port": pool.port_of(server),
+            "declared_weight": server.weight, "standby": server.standby,
+            "override": overrides.get(server.name),
+            "weight": state.weight if state else None, "state": state.state if state else None,
+            "active": state.active if state else None, "serving": state.serving if state else None,
+        })
+    service = pool.service
+    return {"name": name, "backend": pool.backend.type, "quorum": pool.quorum,
+            "service": {"address": service.address, "port": service.port, "protocol": service.protocol,
+                        "scheduler": service.scheduler} if service else None,
+            "serving": sum(1 for s in servers if s["serving"] and s["role"] == "real") if live else None,
+            "live_error": error, "servers": servers}
