@@ -63,7 +63,8 @@ class Notification:
     :param dedup_key: the same for every attempt to deliver this message, including re-sends after a
         crash; channels that can (webhook, PagerDuty) pass it on so a receiver can drop duplicates.
     :param kind: ``alert`` (a group's state), ``notice`` (flapping started/stopped, rate-limit summary),
-        ``escalation`` (paged because nobody acknowledged) or ``test`` (``faultmgr notify-test``).
+        ``escalation`` (paged because nobody acknowledged), ``acknowledgement`` (someone acknowledged the
+        alerts, which still fire with ``acknowledged_by`` set) or ``test`` (``faultmgr notify-test``).
     :param status: ``firing`` when any alert in the group still fires, else ``resolved``.
     """
 

@@ -116,5 +116,7 @@ def request(path: Path, cmd: str, timeout: float = 30.0, **args: Any) -> dict[st
         raise ControlError("the daemon closed the connection without answering")
     answer: dict[str, Any] = json.loads(data)
     if not answer.get("ok", False):
-        raise ControlError(answer.get("error", "request refused"))
+        error = ControlError(answer.get("error", "request refused"))
+        error.errors = answer.get("errors", [])  # type: ignore[attr-defined]
+        raise error
     return answer

@@ -47,8 +47,18 @@ def run_command(config: tuple[str, ...], dry_run: bool) -> None:
 
 
 def _socket(config: tuple[str, ...]) -> Path:
-    cfg, _ = load_or_exit(config_paths(config))
-    return Path(cfg.daemon.state_dir) / "control.sock"
+    """The control socket, found from ``daemon.state_dir`` without validating the rest: a config with
+    errors must not stop `faultmgr reload` from asking the daemon (which then reports the errors)."""
+    from faultmgr.config.build import read_all
+    from faultmgr.config.model import DaemonSection
+
+    state_dir = DaemonSection.model_fields["state_dir"].default
+    docs, _ = read_all(config_paths(config))
+    for doc in docs:
+        section = doc.data.get("daemon")
+        if isinstance(section, dict) and isinstance(section.get("state_dir"), str):
+            state_dir = section["state_dir"]
+    return Path(state_dir) / "control.sock"
 
 
 def _ask(config: tuple[str, ...], cmd: str, **args: Any) -> dict[str, Any]:
@@ -72,6 +82,9 @@ def reload_command(config: tuple[str, ...]) -> None:
     try:
         answer = request(_socket(config), "reload")
     except ControlError as exc:
+        if getattr(exc, "errors", None):
+            for line in exc.errors:  # type: ignore[attr-defined]
+                click.echo(line, err=True)
         raise click.ClickException(str(exc)) from None
     click.echo(f"reloaded; changed: {', '.join(answer.get('changed', [])) or 'nothing'}")
 

@@ -7,7 +7,7 @@ import sys
 import click
 
 from faultmgr import __version__
-from faultmgr.cli import check, daemon_cmds, history, plugins_cmd, schema_cmd, simulate
+from faultmgr.cli import check, daemon_cmds, history, notify_test, plugins_cmd, schema_cmd, simulate
 
 EXIT_USER_ERROR = 2
 
@@ -33,7 +33,7 @@ def cli() -> None:
 
 def build_cli() -> click.Group:
     """The command group with every core command and the plugins' (``faultmgr_cli_commands``)."""
-    for module in (check, schema_cmd, plugins_cmd, daemon_cmds, simulate, history):
+    for module in (check, schema_cmd, plugins_cmd, daemon_cmds, simulate, history, notify_test):
         for command in module.COMMANDS:
             cli.add_command(command)
     try:

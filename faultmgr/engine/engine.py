@@ -325,8 +325,15 @@ class Engine:
         alert.acknowledged_by, alert.acknowledged_comment = who, comment
         alert.acknowledged_at = self.clock.now()
         self.alerts.save(alert)
-        self.journal.record_control(who, "ack", f"alert #{alert_id}", comment, self.clock.now())
+        now = self.clock.now()
+        self.journal.record_control(who, "ack", f"alert #{alert_id}", comment, now)
         self._changed(alert, "acknowledged")
+        rule = self.rules.get(alert.rule)
+        for receiver in rule.spec.notify if rule else []:
+            self.router.send(receiver, "acknowledgement", [alert], now, limited=False,
+                             title=f"[ACK] {alert.annotations.get('summary') or alert.rule + ' on ' + alert.subject}"
+                                   f" by {who}", text=f"acknowledged by {who}: {comment}" if comment else
+                             f"acknowledged by {who}")
         return alert.view()
 
     def unacknowledge(self, alert_id: int, who: str) -> AlertView:
