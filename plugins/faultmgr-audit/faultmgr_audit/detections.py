@@ -131,6 +131,8 @@ class RootLogin:
         if fields.get("user") not in self.users:
             return None
         source = fields.get("source_ip", "")
+        if not source:
+            return None  # a local login (console, su): not from any network
         try:
             address = ipaddress.ip_address(source)
             if any(address in network for network in self.networks):
@@ -138,9 +140,9 @@ class RootLogin:
             reason = "outside the allowed networks"
         except ValueError:
             reason = "from an address that is not an IP address"
-        return Finding("audit.root_login", source or "?", "critical", _labels(record, "source_ip", "user", "host"),
+        return Finding("audit.root_login", source, "critical", _labels(record, "source_ip", "user", "host"),
                        {"reason": reason, "line": record.line, "fields": dict(fields)},
-                       f"login as {fields['user']} from {source or '?'} ({reason})")
+                       f"login as {fields['user']} from {source} ({reason})")
 
 
 class Watch:
@@ -152,8 +154,8 @@ class Watch:
 
     def observe(self, record: Record) -> Finding | None:
         key = record.fields.get("key")
-        if not key or (self.keys and key not in self.keys):
-            return None
+        if not key or (self.keys and key not in self.keys) or record.type == "CONFIG_CHANGE":
+            return None  # CONFIG_CHANGE names the key of a rule being changed, not a watched file touched
         name = record.fields.get("name") or record.fields.get("object") or key
         return Finding("audit.watch", name, self.severity, _labels(record, "key", "user", "uid", "exe"),
                        {"fields": dict(record.fields), "line": record.line},

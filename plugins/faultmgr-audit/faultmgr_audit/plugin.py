@@ -33,7 +33,9 @@ def loading_pluginmanager() -> pluggy.PluginManager | None:
 @hookimpl
 def faultmgr_addhooks(pluginmanager: pluggy.PluginManager) -> None:
     global _manager
-    pluginmanager.add_hookspecs(hookspecs)
+    caller = getattr(pluginmanager.hook, "faultmgr_audit_register_parsers", None)
+    if caller is None or not caller.has_spec():  # a second historic call must not add the spec twice
+        pluginmanager.add_hookspecs(hookspecs)
     _manager = weakref.ref(pluginmanager)
 
 

@@ -88,8 +88,10 @@ def test_root_login_networks(ip: str, fires: bool) -> None:
         assert finding.labels["user"] == "root"
 
 
-def test_root_login_other_users_and_failures_ignored() -> None:
+def test_root_login_other_users_failures_and_local_logins_ignored() -> None:
     root = RootLogin(RootLoginSettings(allowed_networks=["10.0.0.0/8"]))
+    local_su = Record("linux-audit", "USER_AUTH", {"action": "login", "outcome": "success", "user": "root"})
+    assert root.observe(local_su) is None
     assert root.observe(login("192.0.2.1", user="alice")) is None
     assert root.observe(failure("192.0.2.1")) is None
 
@@ -107,6 +109,8 @@ def test_watch_keys() -> None:
     assert finding.labels["key"] == "etc-shadow"
     assert Watch(WatchSettings(keys=["sudoers"])).observe(rec) is None
     assert Watch(WatchSettings()).observe(Record("linux-audit", "SYSCALL", {"uid": "0"})) is None
+    rule_added = Record("linux-audit", "CONFIG_CHANGE", {"key": "etc-shadow", "op": "add_rule"})
+    assert Watch(WatchSettings()).observe(rule_added) is None
 
 
 def test_denied_privileged_syscall_and_dsi() -> None:

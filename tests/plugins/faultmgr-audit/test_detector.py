@@ -237,9 +237,7 @@ def test_third_party_parser_through_the_hook(make_detector: Callable[..., AuditD
     from faultmgr.plugin.manager import Plugins
 
     hookimpl(ThirdPartyPlugin.faultmgr_audit_register_parsers)
-    plugins = Plugins()
-    # What the core's plugin loading does (or is to do) for faultmgr_addhooks, a historic hook.
-    plugins.pm.hook.faultmgr_addhooks.call_historic(kwargs={"pluginmanager": plugins.pm})
+    plugins = Plugins()  # calls faultmgr_addhooks (historic) for every plugin registered after
     plugins.register_module("audit", plugin)
     plugins.register_module("upper-parser", ThirdPartyPlugin)
     plugins.register_types()
@@ -259,7 +257,14 @@ def test_shipped_rule_file_validates_with_the_core_loader() -> None:
     from faultmgr.config.build import load
     from faultmgr.plugin.manager import load_plugins
 
-    config = load([SHIPPED], load_plugins())
+    from faultmgr_audit.parser import build_registry
+    from faultmgr_audit.plugin import loading_pluginmanager
+
+    plugins = load_plugins()
+    assert plugins.failure("audit") is None
+    assert loading_pluginmanager() is plugins.pm  # faultmgr_addhooks reached the plugin
+    assert {"linux-audit", "syslog-auth", "dsi"} <= set(build_registry(plugins.pm).names())
+    config = load([SHIPPED], plugins)
     assert config.detectors["audit"].type == "audit"
     assert {"ssh-brute-force", "root-login-unexpected-network", "watched-file-changed",
             "privileged-access-denied", "audit-log-stopped", "audit-log-truncated"} <= set(config.rules)
