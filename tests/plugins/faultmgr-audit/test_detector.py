@@ -254,11 +254,11 @@ def test_third_party_parser_through_the_hook(make_detector: Callable[..., AuditD
 
 
 def test_shipped_rule_file_validates_with_the_core_loader() -> None:
-    from faultmgr.config.build import load
-    from faultmgr.plugin.manager import load_plugins
-
     from faultmgr_audit.parser import build_registry
     from faultmgr_audit.plugin import loading_pluginmanager
+
+    from faultmgr.config.build import load
+    from faultmgr.plugin.manager import load_plugins
 
     plugins = load_plugins()
     assert plugins.failure("audit") is None
