@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from faultmgr.config.settings import PluginSettings
-from faultmgr.config.types import Duration
+from faultmgr.config.types import Duration, format_duration
 from faultmgr_audit.record import Finding, Record
 
 
@@ -103,8 +103,9 @@ class BruteForce:
             return None
         self._firing[source] = now
         return Finding("audit.bruteforce", source, "critical", _labels(record, "source_ip", "user"),
-                       {"failures": total, "window": self.settings.window, "last_user": fields.get("user", ""),
-                        "line": record.line},
+                       {"failures": total, "window": self.settings.window,
+                        "window_text": format_duration(self.settings.window),
+                        "last_user": fields.get("user", ""), "line": record.line},
                        f"{total} failed logins from {source} within {self.settings.window:g}s")
 
     def tick(self, now: float) -> list[Finding]:

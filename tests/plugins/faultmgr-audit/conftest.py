@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from faultmgr_audit import AuditDetector
 
 from faultmgr.clock import VirtualClock
@@ -41,3 +42,27 @@ def make_detector(events: list[Event], store: KeyValueStore, clock: VirtualClock
 
     return make
 
+
+
+SHIPPED = Path(__file__).resolve().parents[3] / "rules" / "security.yaml"
+
+
+@pytest.fixture
+def shipped_settings(tmp_path: Path) -> Callable[[], dict[str, Any]]:
+    """``shipped_settings()`` -> the audit detector settings of rules/security.yaml with every source moved
+    into ``tmp_path`` (same file names, created empty, read from the start) and a 10 ms poll interval."""
+
+    def settings() -> dict[str, Any]:
+        found = dict(yaml.safe_load(SHIPPED.read_text())["detectors"]["audit"])
+        for key in ("type", "description", "labels"):
+            found.pop(key, None)
+        sources = []
+        for source in found["sources"]:
+            path = tmp_path / Path(source["path"]).name
+            path.touch()
+            sources.append(dict(source, path=str(path), start_at="start"))
+        found["sources"] = sources
+        found["poll_interval"] = 0.01
+        return found
+
+    return settings

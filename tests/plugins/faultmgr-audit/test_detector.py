@@ -9,33 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from faultmgr_audit import AuditDetector, Parser, Record
 
 from faultmgr.event import Event
-from faultmgr.store import KeyValueStore
 
 SHIPPED = Path(__file__).resolve().parents[3] / "rules" / "security.yaml"
+Shipped = Callable[[], dict[str, Any]]  # the shipped_settings fixture (conftest.py)
+Make = Callable[..., AuditDetector]  # the make_detector fixture
 
 
 def append(path: Path, text: str | bytes) -> None:
     with open(path, "ab") as out:
         out.write(text.encode() if isinstance(text, str) else text)
-
-
-def shipped_settings(tmp_path: Path) -> dict[str, Any]:
-    """The shipped detector settings with each source moved into ``tmp_path`` (same file names)."""
-    settings = dict(yaml.safe_load(SHIPPED.read_text())["detectors"]["audit"])
-    for key in ("type", "description", "labels"):
-        settings.pop(key, None)
-    sources = []
-    for source in settings["sources"]:
-        path = tmp_path / Path(source["path"]).name
-        path.write_text("")
-        sources.append(dict(source, path=str(path), start_at="start"))
-    settings["sources"] = sources
-    settings["poll_interval"] = 0.01
-    return settings
 
 
 async def wait_for(events: list[Event], kind: str, timeout: float = 5.0) -> Event:
@@ -49,12 +34,13 @@ async def wait_for(events: list[Event], kind: str, timeout: float = 5.0) -> Even
     raise AssertionError(f"no {kind} event; got {[e.kind for e in events]}")
 
 
-FAILED = "Nov 25 07:30:0{i} web1 sshd[1{i}]: Failed password for invalid user u{i} from 203.0.113.9 port 4{i} ssh2\n"
+FAILED = ("Nov 25 07:30:0{i} web1 sshd[1{i}]: Failed password for invalid user u{i} from 203.0.113.9 "
+          "port 4{i} ssh2\n")
 
 
 async def test_shipped_settings_detect_brute_force_root_login_watch_denied(
-        make_detector: Callable[..., AuditDetector], events: list[Event], tmp_path: Path) -> None:
-    detector = make_detector(**shipped_settings(tmp_path))
+        make_detector: Make, shipped_settings: Shipped, events: list[Event], tmp_path: Path) -> None:
+    detector = make_detector(**shipped_settings())
     await detector.start()
     try:
         append(tmp_path / "auth.log", "".join(FAILED.format(i=i) for i in range(5)))
@@ -91,8 +77,8 @@ async def test_shipped_settings_detect_brute_force_root_login_watch_denied(
 
 
 async def test_poisoned_lines_do_not_stop_the_detector(
-        make_detector: Callable[..., AuditDetector], events: list[Event], tmp_path: Path) -> None:
-    settings = shipped_settings(tmp_path)
+        make_detector: Make, shipped_settings: Shipped, events: list[Event], tmp_path: Path) -> None:
+    settings = shipped_settings()
     settings["max_line_bytes"] = 4096
     detector = make_detector(**settings)
     await detector.start()
@@ -114,9 +100,9 @@ async def test_poisoned_lines_do_not_stop_the_detector(
         await detector.stop()
 
 
-async def test_restart_emits_nothing_twice(make_detector: Callable[..., AuditDetector], events: list[Event],
-                                           tmp_path: Path, store: KeyValueStore) -> None:
-    settings = shipped_settings(tmp_path)
+async def test_restart_emits_nothing_twice(make_detector: Make, shipped_settings: Shipped,
+                                           events: list[Event], tmp_path: Path) -> None:
+    settings = shipped_settings()
     settings["match"] = [{"name": "any-ssh", "parser": "syslog-auth", "subject": "{port}"}]
     settings["bruteforce"] = {"enabled": False}
     auth = tmp_path / "auth.log"
@@ -140,17 +126,16 @@ async def test_restart_emits_nothing_twice(make_detector: Callable[..., AuditDet
     assert [e.subject for e in events if e.kind == "audit.match"] == ["41", "42", "43"]
 
 
-async def test_pathological_rule_regex_refused_at_load(make_detector: Callable[..., AuditDetector],
-                                                       tmp_path: Path) -> None:
-    settings = shipped_settings(tmp_path)
+async def test_pathological_rule_regex_refused_at_load(make_detector: Make, shipped_settings: Shipped) -> None:
+    settings = shipped_settings()
     settings["match"] = [{"name": "redos", "regex": {"user": "(a+)+$"}}]
     with pytest.raises(ValueError, match="repeat inside a repeat"):
         make_detector(**settings)
 
 
 async def test_slow_rule_regex_reported_and_detector_keeps_going(
-        make_detector: Callable[..., AuditDetector], events: list[Event], tmp_path: Path) -> None:
-    settings = shipped_settings(tmp_path)
+        make_detector: Make, shipped_settings: Shipped, events: list[Event], tmp_path: Path) -> None:
+    settings = shipped_settings()
     settings["match"] = [{"name": "slow", "parser": "syslog-auth", "regex": {"user": "(a|aa)+$"}}]
     settings["regex_timeout"] = 0.02
     detector = make_detector(**settings)
@@ -166,7 +151,7 @@ async def test_slow_rule_regex_reported_and_detector_keeps_going(
         await detector.stop()
 
 
-async def test_stalled_log_event(make_detector: Callable[..., AuditDetector], events: list[Event],
+async def test_stalled_log_event(make_detector: Make, events: list[Event],
                                  tmp_path: Path, clock: Any) -> None:
     log = tmp_path / "audit.log"
     log.write_text("")
@@ -186,7 +171,7 @@ async def test_stalled_log_event(make_detector: Callable[..., AuditDetector], ev
     await detector.stop()
 
 
-async def test_truncated_and_symlinked_log_events(make_detector: Callable[..., AuditDetector],
+async def test_truncated_and_symlinked_log_events(make_detector: Make,
                                                   events: list[Event], tmp_path: Path) -> None:
     log = tmp_path / "audit.log"
     log.write_text("type=DAEMON_START msg=audit(1.0:1): op=start\n")
@@ -203,7 +188,7 @@ async def test_truncated_and_symlinked_log_events(make_detector: Callable[..., A
     await detector.stop()
 
 
-def test_check_reports_unknown_parser_and_bad_options(make_detector: Callable[..., AuditDetector],
+def test_check_reports_unknown_parser_and_bad_options(make_detector: Make,
                                                       tmp_path: Path) -> None:
     detector = make_detector(sources=[{"path": str(tmp_path / "a"), "parser": "linux-audti"},
                                       {"path": str(tmp_path / "b"), "parser": "dsi",
@@ -229,7 +214,7 @@ class ThirdPartyPlugin:
         registry.register("upper", UpperParser)
 
 
-def test_third_party_parser_through_the_hook(make_detector: Callable[..., AuditDetector], events: list[Event],
+def test_third_party_parser_through_the_hook(make_detector: Make, events: list[Event],
                                              tmp_path: Path) -> None:
     from faultmgr_audit import plugin
 
@@ -279,7 +264,7 @@ class BrokenParser(Parser):
         return [Record(self.name, "t", {"text": line})]
 
 
-def test_a_parser_that_raises_loses_only_that_line(make_detector: Callable[..., AuditDetector],
+def test_a_parser_that_raises_loses_only_that_line(make_detector: Make,
                                                    events: list[Event], tmp_path: Path) -> None:
     from faultmgr_audit.parser import ParserRegistry
 

@@ -45,7 +45,8 @@ def test_records_of_one_serial_merged_and_emitted_on_eoe() -> None:
 def test_new_serial_flushes_the_previous_event() -> None:
     p = parser()
     assert feed_all(p, OPEN_SHADOW[:2]) == []
-    (record,) = p.feed('type=USER_AUTH msg=audit(1700000001.0:457): pid=1 uid=0 msg=\'acct="bob" res=failed\'', 0.0)
+    line = 'type=USER_AUTH msg=audit(1700000001.0:457): pid=1 uid=0 msg=\'acct="bob" res=failed\''
+    (record,) = p.feed(line, 0.0)
     assert record.fields["serial"] == "456" and record.fields["types"] == "SYSCALL,CWD"
     (pending,) = p.flush(0.0, force=True)
     assert pending.type == "USER_AUTH"
