@@ -8,6 +8,8 @@ The sorry server and the quorum need no action of their own: every change re-rec
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -23,20 +25,27 @@ from faultmgr_pools.controller import PoolController, Report
 from faultmgr_pools.model import PoolsModel
 from faultmgr_pools.nodes import NotHealthy, PoolDirectory, PoolError, add_server, drain_server
 
-_SHARED_KIND = "pools"
+#: One directory per config in force, shared by every pool action built from it, so that the actions of a
+#: pool serialise their changes through one controller. Weak: a reload's new config gets a new directory
+#: and the old one goes with the old config.
+_directories: weakref.WeakKeyDictionary[Any, PoolDirectory] = weakref.WeakKeyDictionary()
 
 
 def directory_for(runtime: Runtime) -> PoolDirectory:
-    """The process's :class:`PoolDirectory` for the config in force, shared through ``runtime.components``
-    (so every action of a pool serialises its changes through one controller)."""
-    sections = getattr(runtime.config, "sections", None) or {}
-    raw = sections.get("pools")
+    """The :class:`PoolDirectory` of the config in force (``runtime.config.sections["pools"]``)."""
+    config = runtime.config
+    try:
+        directory = _directories.get(config) if config is not None else None
+    except TypeError:  # a config object that takes no weak reference: no sharing, still correct
+        directory = None
+    if directory is not None:
+        return directory
+    raw = (getattr(config, "sections", None) or {}).get("pools")
     pools = raw if isinstance(raw, PoolsModel) else PoolsModel.model_validate(raw or {})
-    shared = runtime.components.setdefault(_SHARED_KIND, {})
-    directory = shared.get("directory")
-    if not isinstance(directory, PoolDirectory) or directory.pools != pools:
-        directory = PoolDirectory(pools, runtime.store, runtime.emit, runtime.clock.now)
-        shared["directory"] = directory
+    directory = PoolDirectory(pools, runtime.store, runtime.emit, runtime.clock.now, dry_run=runtime.dry_run)
+    if config is not None:
+        with contextlib.suppress(TypeError):
+            _directories[config] = directory
     return directory
 
 
@@ -55,6 +64,8 @@ class PoolAction(Action):
         return directory_for(self.runtime).controller(self.settings.pool)
 
     def check(self) -> list[str]:
+        if self.runtime.config is None:
+            return []  # `faultmgr check` builds instances without a config: faultmgr_validate_config checks
         try:
             pools = directory_for(self.runtime).pools.pools
         except ValueError as exc:

@@ -60,15 +60,23 @@ class PoolController:
     """Holds one pool's overrides and reconciles its backend; serialises every change to the pool."""
 
     def __init__(self, name: str, pool: Pool, backend: Backend | None = None, store: KeyValueStore | None = None,
-                 emit: Callable[[Event], None] | None = None, now: Callable[[], float] = time.time) -> None:
+                 emit: Callable[[Event], None] | None = None, now: Callable[[], float] = time.time,
+                 dry_run: bool = False) -> None:
         self.name = name
         self.pool = pool
         self.backend = backend or make_backend(pool)
+        self.namespace = f"faultmgr-pools.{name}"
+        self.dry_run = dry_run
         self.store = store if store is not None else KeyValueStore.memory()
+        if dry_run:
+            # ``faultmgr run --dry-run``: overrides live in a scratch copy and nothing reaches the backend.
+            scratch = KeyValueStore.memory()
+            for key, value in self.store.items(self.namespace).items():
+                scratch.set(self.namespace, key, value)
+            self.store = scratch
         self.emit = emit
         self.now = now
         self.lock = asyncio.Lock()
-        self.namespace = f"faultmgr-pools.{name}"
 
     # -- overrides -------------------------------------------------------------------------------------
 
@@ -147,9 +155,15 @@ class PoolController:
             return await self._reconcile()
 
     async def _reconcile(self) -> Report:
-        wanted, _, sorry_on = self.wanted()
+        wanted, serving, sorry_on = self.wanted()
         if isinstance(self.backend, IpvsPoolBackend):
             self.backend.names = {self.backend.key(w.target): w.target.name for w in wanted}
+        if self.dry_run:
+            changes = plan(self.backend, wanted, await self.backend.servers(), self.known(),
+                           self.pool.backend.prune)
+            report = Report([f"would {c}" for c in changes], [], serving, self.pool.quorum, sorry_on)
+            self._quorum_event(report)
+            return report
         await self.backend.ensure()
         changes = plan(self.backend, wanted, await self.backend.servers(), self.known(), self.pool.backend.prune)
         errors = await apply(self.backend, changes)

@@ -123,18 +123,21 @@ class PoolDirectory:
     """One :class:`PoolController` per pool, shared by every action of a process and by the CLI."""
 
     def __init__(self, pools: PoolsModel, store: KeyValueStore | None = None,
-                 emit: Callable[..., None] | None = None, now: Callable[[], float] = time.time) -> None:
+                 emit: Callable[..., None] | None = None, now: Callable[[], float] = time.time,
+                 dry_run: bool = False) -> None:
         self.pools = pools
         self.store = store if store is not None else KeyValueStore.memory()
         self.emit = emit
         self.now = now
+        self.dry_run = dry_run
         self._controllers: dict[str, PoolController] = {}
 
     def controller(self, name: str) -> PoolController:
         """The controller of pool ``name`` (``KeyError`` when the section does not declare it)."""
         if name not in self._controllers:
             pool = self.pools.pools[name]
-            self._controllers[name] = PoolController(name, pool, store=self.store, emit=self.emit, now=self.now)
+            self._controllers[name] = PoolController(name, pool, store=self.store, emit=self.emit, now=self.now,
+                                                     dry_run=self.dry_run)
         return self._controllers[name]
 
     async def reconcile_all(self) -> dict[str, Report]:

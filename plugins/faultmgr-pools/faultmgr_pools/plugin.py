@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from faultmgr.component import Action
 from faultmgr.config.sections import SectionRegistry
 from faultmgr.hookspecs import hookimpl
 from faultmgr.plugin.registry import TypeRegistry
-from faultmgr_pools.actions import AddAction, PoolAction, QuiesceAction, RemoveAction, ReweightAction
+from faultmgr.runtime import Runtime
+from faultmgr_pools.actions import (
+    AddAction,
+    PoolAction,
+    QuiesceAction,
+    RemoveAction,
+    ReweightAction,
+    directory_for,
+)
+from faultmgr_pools.controller import Report
 from faultmgr_pools.model import PoolsModel
+
+log = logging.getLogger("faultmgr.pools")
+#: Reconciliations in flight (the event loop keeps only weak references to tasks).
+_tasks: set[asyncio.Task[dict[str, Report]]] = set()
 
 
 @hookimpl
@@ -42,3 +57,43 @@ def faultmgr_validate_config(config: Any) -> list[str] | None:
         elif server is not None and pools[pool_name].server(server) is None and instance.type != "pool.add":
             problems.append(f"action {name!r}: pool {pool_name!r} has no server {server!r}")
     return problems or None
+
+
+def reconcile_in_background(daemon: Any) -> asyncio.Task[dict[str, Report]] | None:
+    """Start reconciling every declared pool to the daemon's config; errors are logged, never raised."""
+    config = getattr(daemon, "config", None)
+    if not isinstance(getattr(config, "sections", {}).get("pools"), PoolsModel):
+        return None
+    journal = getattr(daemon, "journal", None)
+    runtime = Runtime(emit=daemon.emit, clock=daemon.clock, store=getattr(journal, "store", None), config=config,
+                      dry_run=bool(getattr(daemon, "dry_run", False)))
+    directory = directory_for(runtime)
+
+    async def reconcile() -> dict[str, Report]:
+        reports: dict[str, Report] = {}
+        for name in directory.pools.pools:
+            try:
+                reports[name] = report = await directory.controller(name).reconcile()
+            except Exception as exc:  # one unreachable load balancer must not stop the other pools
+                log.error("pool %s: reconciliation failed: %s", name, exc)
+                continue
+            for line in report.errors:
+                log.error("pool %s: %s", name, line)
+        return reports
+
+    task = asyncio.get_running_loop().create_task(reconcile(), name="faultmgr-pools reconcile")
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task
+
+
+@hookimpl
+def faultmgr_startup(daemon: Any) -> None:
+    """Bring every pool to its declared state (plus the overrides of alerts still open)."""
+    reconcile_in_background(daemon)
+
+
+@hookimpl
+def faultmgr_reloaded(daemon: Any, changed: list[str]) -> None:
+    """A reload may have added, removed or reweighted servers: reconcile every pool again."""
+    reconcile_in_background(daemon)
