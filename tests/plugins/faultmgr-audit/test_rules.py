@@ -54,3 +54,31 @@ def test_shipped_rules_page_the_security_team(faultmgr_harness: Callable[[str], 
         "root logged in on web1 from 198.51.100.4, outside the allowed networks")
     assert alerts["privileged-access-denied"].annotations["summary"] == (
         "privileged process /usr/sbin/backupd was denied access to /etc/shadow")
+
+
+def test_brute_force_and_stalled_log_alerts_resolve(faultmgr_harness: Callable[[str], Any],
+                                                    make_detector: Callable[..., AuditDetector],
+                                                    shipped_settings: Callable[[], dict[str, Any]],
+                                                    events: list[Event], clock: Any, tmp_path: Path) -> None:
+    harness = faultmgr_harness(SHIPPED.read_text())
+    detector = make_detector(**shipped_settings())
+    detector.build_sources()
+    append(tmp_path / "auth.log", "".join(
+        f"Nov 25 07:30:0{i} web1 sshd[9]: Failed password for bob from 203.0.113.9 port 4{i} ssh2\n"
+        for i in range(5)))
+    detector.poll()
+    clock.advance(601)  # past the minute window, and past the audit log's stall_after (10m)
+    detector.poll()
+    replay(harness, events)
+    harness.advance(1)
+    firing = {a.rule for a in harness.alerts if a.state == "firing"}
+    assert "audit-log-stopped" in firing and "ssh-brute-force" not in firing, harness.timeline()
+    harness.advance(60)  # the receiver's group_interval: then the resolution is paged
+    assert any(n.status == "resolved" for n in harness.sent_to("security-team")
+               if any(a.rule == "ssh-brute-force" for a in n.alerts)), "\n".join(harness.timeline())
+    events.clear()
+    append(tmp_path / "audit.log", "type=DAEMON_START msg=audit(1.0:1): op=start\n")
+    detector.poll()
+    replay(harness, events)
+    harness.advance(1)
+    assert "audit-log-stopped" not in {a.rule for a in harness.alerts if a.state == "firing"}, harness.timeline()
