@@ -104,3 +104,14 @@ async def test_undeclared_pool_and_unreachable_socket(web_pool: Any, tmp_path: A
     runtime = Runtime(emit=web_pool.events.append, config=SimpleNamespace(sections={"pools": broken}))  # type: ignore[arg-type]
     result = await QuiesceAction("q", QuiesceAction.Settings(pool="web"), runtime).run(alert("web1"), None)
     assert not result.ok and "gone.sock" in result.detail
+
+
+async def test_dry_run_says_what_it_would_do_and_changes_nothing(web_pool: Any) -> None:
+    runtime = web_pool.runtime
+    runtime.dry_run = True
+    quiesce = QuiesceAction("q", QuiesceAction.Settings(pool="web"), runtime)
+    await quiesce.start()
+    result = await quiesce.run(alert("web1"), None)
+    assert result.ok and result.data["changes"] == ["would add sorry weight 0", "would weight web1 weight 0"]
+    assert set(await who_answers(web_pool.proxy.port)) == {"web1", "web2"}
+    assert runtime.store.items("faultmgr-pools.web") == {}
