@@ -15,8 +15,6 @@ with whatever fields they carry. A subject is privileged when its ``subject_uid`
 
 from __future__ import annotations
 
-import contextlib
-
 from pydantic import Field
 
 from faultmgr.config.settings import PluginSettings
@@ -54,8 +52,13 @@ class DsiParser(Parser):
         fields = parse_pairs(line, escapes=True)
         rtype = fields.pop("type")
         when: float | None = None
-        with contextlib.suppress(KeyError, ValueError):
-            when = float(fields.pop("time"))
+        claimed = fields.pop("time", None)
+        if claimed is not None:
+            # Not contextlib.suppress: this runs once a line, and suppress builds an object each time.
+            try:
+                when = float(claimed)
+            except ValueError:
+                when = None
         if rtype == "DSI_ACCESS":
             verdict = fields.get("verdict", "")
             if any(not fields.get(name) for name in ACCESS_FIELDS) or verdict not in ("allow", "deny"):
