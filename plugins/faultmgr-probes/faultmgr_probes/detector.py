@@ -16,7 +16,7 @@ from faultmgr.runtime import Runtime
 from faultmgr_probes.checks import build_check
 from faultmgr_probes.maintenance import Maintenance
 from faultmgr_probes.result import CheckResult, ProbeFn, Status
-from faultmgr_probes.schedule import LatenessHistogram, SlotSchedule
+from faultmgr_probes.schedule import ConcurrencyLimit, LatenessHistogram, SlotSchedule
 from faultmgr_probes.settings import ProbeSettings
 from faultmgr_probes.state import CheckState, Transition
 from faultmgr_probes.target import TargetBase
@@ -84,7 +84,7 @@ class ProbeDetector(Detector):
                                      f"probe:{name}")
         self.lateness = LatenessHistogram()
         self.started_checks = 0
-        self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self._limit = ConcurrencyLimit(settings.concurrency)
         self._tasks: set[asyncio.Task[CheckResult]] = set()
         self._scheduler: AsyncIOScheduler | None = None
         self._own_scheduler = False
@@ -153,7 +153,7 @@ class ProbeDetector(Detector):
         """Run one check of ``check`` (with its retries), record it and announce any transition."""
         settings = self.settings
         try:
-            async with self._semaphore:
+            async with self._limit:
                 if due is not None:
                     self.lateness.add(time.time() - due)
                 self.started_checks += 1

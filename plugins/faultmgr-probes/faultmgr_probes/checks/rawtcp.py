@@ -14,7 +14,13 @@ import errno
 import ipaddress
 import os
 import socket
+import struct
 from collections.abc import Callable
+
+# SO_LINGER on, zero seconds: close() sends a reset instead of a FIN, as HAProxy's own health checks do.
+# The checker closes first once it has its answer; an orderly close would leave one TIME_WAIT socket per
+# check on this host (600,000 a minute at 10,000 checks a second).
+_ABORT = struct.pack("ii", 1, 0)
 
 #: Given the bytes received so far, return True when the answer is complete (the connection is then closed).
 Completion = Callable[[bytearray], bool]
@@ -76,7 +82,7 @@ class _Exchange:
             self.loop.add_writer(self.fd, self._on_writable)
             return
         if not self.request:  # connect-only: an established connection is the answer
-            self._succeed()
+            self._succeed(abort=True)
             return
         self.reading = True
         self.loop.add_reader(self.fd, self._on_readable)
@@ -109,9 +115,11 @@ class _Exchange:
             return
         self.buffer += data
         if self.complete(self.buffer):
-            self._succeed()
+            self._succeed(abort=True)
 
-    def _succeed(self) -> None:
+    def _succeed(self, abort: bool = False) -> None:
+        if abort and self.sock is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _ABORT)
         self.close()
         if not self.done.done():
             self.done.set_result(bytes(self.buffer))

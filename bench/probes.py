@@ -1,0 +1,341 @@
+"""Probe scheduling at scale: 1,000 / 5,000 / 10,000 HTTP targets checked every second on one core.
+
+Local HTTP servers answer on loopback: one HAProxy process (``http-request return``, pinned to another
+core) listening on up to 10,000 ports, or, without haproxy, a few Python processes sharing the ports.
+Each scenario runs in a fresh subprocess pinned to CPU 0 (``os.sched_setaffinity``), so CPU time and
+peak RSS belong to that scenario alone:
+
+- ``faultmgr``: the ``probe`` detector (APScheduler slot jobs, semaphore, timeouts, soft/hard states).
+- ``floor``: a bare asyncio loop doing the same requests on the same grid with the same lean exchange,
+  nothing else (no scheduler, timeout, state or events): the floor for Python.
+- ``floor-streams``: the same bare loop with ``asyncio.open_connection`` (what most asyncio code does).
+- ``fork``: one ``curl`` process per check (ldirectord's and Nagios' way), as many as it manages on the
+  same core with 32 in flight; its maximum rate is measured once on a subset of targets.
+
+Lateness is how long after its slot on the fixed grid a check started.
+
+    python bench/probes.py [--quick] [--json] [--targets N ...] [--duration S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BASE_PORT = 20000
+MAX_PORTS = 10000
+INTERVAL = 1.0
+BENCH_CPU = 0
+
+
+# -- servers -----------------------------------------------------------------------------------------
+
+
+def start_haproxy(ports: int, cpu: int, workdir: Path) -> subprocess.Popen[bytes]:
+    config = workdir / "haproxy.cfg"
+    config.write_text(f"""global
+    maxconn 3000
+    nbthread 1
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 5s
+frontend probes
+    bind 127.0.0.1:{BASE_PORT}-{BASE_PORT + ports - 1}
+    http-request return status 200 content-type text/plain string "healthy\\n"
+""")
+    proc = subprocess.Popen(["haproxy", "-f", str(config), "-db"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    return proc
+
+
+async def _python_server(first: int, count: int) -> None:
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhealthy\n"
+
+    class Answer(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(response)  # type: ignore[attr-defined]
+            self.transport.close()
+
+    loop = asyncio.get_running_loop()
+    for port in range(first, first + count):
+        await loop.create_server(Answer, "127.0.0.1", port, backlog=256)
+    await asyncio.Event().wait()
+
+
+def start_python_servers(ports: int, cpus: set[int]) -> list[subprocess.Popen[bytes]]:
+    procs, share = [], (ports + 3) // 4
+    for first in range(BASE_PORT, BASE_PORT + ports, share):
+        count = min(share, BASE_PORT + ports - first)
+        procs.append(subprocess.Popen([sys.executable, __file__, "--serve", str(first), str(count)],
+                                      preexec_fn=lambda: os.sched_setaffinity(0, cpus)))
+    return procs
+
+
+def wait_listening(ports: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    for port in (BASE_PORT, BASE_PORT + ports - 1):
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no server on port {port}") from None
+                time.sleep(0.1)
+
+
+# -- workers (one subprocess per scenario) ------------------------------------------------------------
+
+
+def targets(count: int, ports: int) -> list[tuple[int, str]]:
+    """(port, path) per target; every target is distinct, so the detector's dedupe does not shrink them."""
+    return [(BASE_PORT + i % ports, f"/t{i}") for i in range(count)]
+
+
+def usage(before: os.times_result) -> dict[str, float]:
+    after = os.times()
+    return {"cpu_s": round(after.user - before.user + after.system - before.system
+                           + after.children_user - before.children_user
+                           + after.children_system - before.children_system, 3),
+            "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+async def run_faultmgr(count: int, ports: int, duration: float) -> dict[str, Any]:
+    from faultmgr_probes import ProbeDetector
+
+    from faultmgr.runtime import Runtime
+
+    events: list[Any] = []
+    settings = ProbeDetector.Settings(
+        targets=[{"name": f"t{i}", "type": "http", "host": "127.0.0.1", "port": port, "path": path}
+                 for i, (port, path) in enumerate(targets(count, ports))],
+        checkinterval=INTERVAL, checktimeout=2.0, failurecount=3)
+    detector = ProbeDetector("bench", settings, Runtime(emit=events.append))
+    before = os.times()
+    await detector.start()
+    await asyncio.sleep(duration)
+    await detector.stop()
+    result = usage(before)
+    states = [c.state for c in detector.checks]
+    failed = sum(1 for s in states if s.last is not None and not s.last.passed)
+    result.update(started=detector.started_checks, p50_late_ms=detector.lateness.percentile(0.5),
+                  p99_late_ms=detector.lateness.percentile(0.99), failing_targets=failed,
+                  overruns=sum(c.overruns for c in detector.checks), events=len(events),
+                  slots=len(detector.schedule.slots))
+    return result
+
+
+async def run_floor(count: int, ports: int, duration: float, streams: bool) -> dict[str, Any]:
+    from faultmgr_probes.checks.http import response_complete
+    from faultmgr_probes.checks.rawtcp import exchange
+    from faultmgr_probes.schedule import LatenessHistogram
+
+    items = targets(count, ports)
+    requests = [(port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+                for port, path in items]
+    complete = response_complete(65536)
+    lateness = LatenessHistogram()
+    counters = {"started": 0, "failed": 0}
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(port: int, request: bytes, due: float) -> None:
+        lateness.add(time.time() - due)
+        counters["started"] += 1
+        try:
+            if streams:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(request)
+                data = await reader.read(65536)
+                writer.close()
+            else:
+                data = await exchange(socket.AF_INET, ("127.0.0.1", port), request, complete)
+            if not data.startswith(b"HTTP/1.1 200"):
+                counters["failed"] += 1
+        except OSError:
+            counters["failed"] += 1
+
+    slots = max(1, min(count, round(INTERVAL / 0.02)))
+    width = INTERVAL / slots
+    per_slot = [requests[i::slots] for i in range(slots)]
+    before = os.times()
+    start = time.time() + 0.05
+    end = start + duration
+    k = 0
+    while True:
+        for index in range(slots):
+            due = start + k * INTERVAL + index * width
+            if due >= end:
+                break
+            delay = due - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for port, request in per_slot[index]:
+                task = asyncio.create_task(one(port, request, due))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        else:
+            k += 1
+            continue
+        break
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
+    result = usage(before)
+    result.update(started=counters["started"], failed=counters["failed"],
+                  p50_late_ms=lateness.percentile(0.5), p99_late_ms=lateness.percentile(0.99))
+    return result
+
+
+async def run_fork(count: int, ports: int, duration: float, parallel: int = 32) -> dict[str, Any]:
+    """As many ``curl`` processes as possible (``parallel`` at a time) for ``duration`` seconds."""
+    items = targets(count, ports)
+    done = failed = 0
+    before = os.times()
+    end = time.monotonic() + duration
+
+    async def worker(offset: int) -> None:
+        nonlocal done, failed
+        i = offset
+        while time.monotonic() < end:
+            port, path = items[i % len(items)]
+            i += parallel
+            proc = await asyncio.create_subprocess_exec(
+                "curl", "-s", "-o", "/dev/null", "-m", "2", "-w", "%{http_code}",
+                f"http://127.0.0.1:{port}{path}", stdout=asyncio.subprocess.PIPE)
+            out, _ = await proc.communicate()
+            done += 1
+            failed += out != b"200"
+
+    await asyncio.gather(*(worker(i) for i in range(parallel)))
+    result = usage(before)
+    result.update(started=done, failed=failed)
+    return result
+
+
+def worker_main(mode: str, count: int, ports: int, duration: float) -> None:
+    os.sched_setaffinity(0, {BENCH_CPU})
+    if mode == "faultmgr":
+        result = asyncio.run(run_faultmgr(count, ports, duration))
+    elif mode in ("floor", "floor-streams"):
+        result = asyncio.run(run_floor(count, ports, duration, streams=mode == "floor-streams"))
+    else:
+        result = asyncio.run(run_fork(count, ports, duration))
+    print(json.dumps(result))
+
+
+def run_worker(mode: str, count: int, ports: int, duration: float) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--worker", mode, str(count), str(ports), str(duration)],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{mode} worker failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["checks_per_s"] = round(result["started"] / duration, 1)
+    return result
+
+
+# -- driver ------------------------------------------------------------------------------------------
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -> dict[str, Any]:
+    raise_fd_limit()
+    ports = min(max(sizes), MAX_PORTS)
+    server_cpus = set(range(os.cpu_count() or 1)) - {BENCH_CPU} or {BENCH_CPU}
+    workdir = Path(tempfile.mkdtemp(prefix="probe-bench-"))
+    if shutil.which("haproxy"):
+        servers: list[subprocess.Popen[bytes]] = [start_haproxy(ports, min(server_cpus), workdir)]
+        server_kind = "haproxy"
+    else:
+        servers = start_python_servers(ports, server_cpus)
+        server_kind = "python"
+    try:
+        wait_listening(ports)
+        log(f"servers: {server_kind} on {ports} ports (CPU {sorted(server_cpus)}); bench on CPU {BENCH_CPU}")
+        fork = run_worker("fork", min(max(sizes), 1000), ports, fork_duration) if shutil.which("curl") else None
+        if fork:
+            log(f"fork-per-check (curl, 32 in flight): {fork['checks_per_s']:.0f} checks/s max, "
+                f"{fork['failed']} failed")
+        report: dict[str, Any] = {"interval_s": INTERVAL, "duration_s": duration, "server": server_kind,
+                                  "fork": fork, "sizes": {}}
+        for count in sizes:
+            ours = run_worker("faultmgr", count, ports, duration)
+            floor = run_worker("floor", count, ports, duration)
+            streams = run_worker("floor-streams", count, ports, duration)
+            entry = {
+                "checks_per_s": ours["checks_per_s"], "scheduled_per_s": count / INTERVAL,
+                "run_ratio": round(ours["started"] / (count * duration / INTERVAL), 4),
+                "p50_late_ms": ours["p50_late_ms"], "p99_late_ms": ours["p99_late_ms"],
+                "cpu_s": ours["cpu_s"], "rss_mb": ours["rss_mb"], "failing_targets": ours["failing_targets"],
+                "overruns": ours["overruns"],
+                "floor_cpu_s": floor["cpu_s"], "floor_checks_per_s": floor["checks_per_s"],
+                "floor_p99_late_ms": floor["p99_late_ms"], "floor_rss_mb": floor["rss_mb"],
+                "cpu_vs_floor": round(ours["cpu_s"] / floor["cpu_s"], 2) if floor["cpu_s"] else None,
+                "floor_streams_cpu_s": streams["cpu_s"], "floor_streams_checks_per_s": streams["checks_per_s"],
+                "fork_checks_per_s": fork["checks_per_s"] if fork else None,
+                "vs_fork": round(ours["checks_per_s"] / fork["checks_per_s"], 1) if fork else None,
+            }
+            report["sizes"][str(count)] = entry
+            log(f"{count:>6} targets: {entry['checks_per_s']:>8.0f}/{count / INTERVAL:.0f} checks/s "
+                f"({100 * entry['run_ratio']:.1f}%), late p50 {entry['p50_late_ms']} ms p99 "
+                f"{entry['p99_late_ms']} ms, CPU {entry['cpu_s']:.1f}s = {entry['cpu_vs_floor']}x floor "
+                f"({entry['floor_cpu_s']:.1f}s, {entry['floor_checks_per_s']:.0f}/s, p99 "
+                f"{entry['floor_p99_late_ms']} ms; streams {entry['floor_streams_cpu_s']:.1f}s "
+                f"{entry['floor_streams_checks_per_s']:.0f}/s), RSS {entry['rss_mb']} MB, "
+                f"{entry['vs_fork']}x fork rate, failing {entry['failing_targets']}")
+        return report
+    finally:
+        for proc in servers:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 targets for 15 s")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--targets", type=int, nargs="+", help="target counts (default 1000 5000 10000)")
+    parser.add_argument("--duration", type=float, help="seconds per scenario (default 60, quick 15)")
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(_python_server(*args.serve))
+        return
+    if args.worker:
+        mode, count, ports, duration = args.worker
+        worker_main(mode, int(count), int(ports), float(duration))
+        return
+    sizes = args.targets or ([1000] if args.quick else [1000, 5000, 10000])
+    duration = args.duration or (15.0 if args.quick else 60.0)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    report = measure(sizes, duration, min(duration, 10.0), log)
+    if args.json:
+        print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
