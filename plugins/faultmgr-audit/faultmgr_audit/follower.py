@@ -24,6 +24,7 @@ import errno
 import hashlib
 import os
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +58,6 @@ class LogFollower:
                  max_line_bytes: int = 65536, follow_symlinks: bool = False, start_at: str = "end",
                  read_budget: int = 256 << 10, stall_after: float | None = None,
                  clock: Callable[[], float] | None = None) -> None:
-        import time
-
         self.path = Path(path)
         self.store, self.store_key = store, store_key
         self.max_line_bytes, self.follow_symlinks = max_line_bytes, follow_symlinks
