@@ -88,7 +88,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         if exc.status == 413:
-            message = f"request body too large (limit {request.app['api'].section.max_body_bytes} bytes)"
+            from faultmgr_api.server import server_of  # here: server.py imports this module
+
+            message = f"request body too large (limit {server_of(request).section.max_body_bytes} bytes)"
         return error_response(exc.status, message or exc.reason,
                               headers={k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")})
     except Exception:

@@ -8,7 +8,6 @@ scrape time (alerts by state, outbox depth, rule evaluations, heartbeat paths, l
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 

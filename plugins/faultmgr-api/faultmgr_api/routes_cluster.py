@@ -14,7 +14,7 @@ from faultmgr_api.bodies import EventBody, ReloadBody
 from faultmgr_api.cluster import nodes_view, pools_view, status_view
 from faultmgr_api.errors import ApiError, parse_body
 from faultmgr_api.routes_alerts import int_param
-from faultmgr_api.server import ApiServer, caller, daemon_of, needs
+from faultmgr_api.server import caller, daemon_of, needs, server_of
 from faultmgr_api.stream import KINDS
 
 MAX_PAGE = 1000
@@ -43,13 +43,13 @@ async def nodes(request: web.Request) -> web.Response:
 
 @needs("read")
 async def pools(request: web.Request) -> web.Response:
-    server: ApiServer = request.app["api"]
+    server = server_of(request)
     return _json({"pools": await pools_view(server.daemon, server.pool_cache)})
 
 
 @needs("read")
 async def pool(request: web.Request) -> web.Response:
-    server: ApiServer = request.app["api"]
+    server = server_of(request)
     name = request.match_info["name"]
     found = await pools_view(server.daemon, server.pool_cache, only=name)
     if not found:
@@ -133,7 +133,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     unknown = sorted(kinds - set(KINDS))
     if unknown:
         raise ApiError(400, f"kinds {unknown[0]!r} is not one of {', '.join(KINDS)}")
-    server: ApiServer = request.app["api"]
+    server = server_of(request)
     return await server.hub.serve(request, kinds)
 
 

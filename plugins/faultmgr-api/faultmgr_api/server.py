@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiohttp import web
 
 from faultmgr.config.types import check_private_file
-from faultmgr_api.errors import ApiError, Handler, error_response, json_errors
+from faultmgr_api.errors import Handler, error_response, json_errors
 from faultmgr_api.metrics import ApiMetrics
 from faultmgr_api.settings import ApiSection, split_listen
 from faultmgr_api.stream import EventHub
@@ -43,15 +43,18 @@ def caller(request: web.Request) -> Token:
     return token
 
 
+def server_of(request: web.Request) -> ApiServer:
+    return request.app[API_KEY]
+
+
 def daemon_of(request: web.Request) -> Daemon:
-    server: ApiServer = request.app["api"]
-    return server.daemon
+    return server_of(request).daemon
 
 
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """401 without a known token, 403 with a read token on an admin route; routes not marked need ``read``."""
-    server: ApiServer = request.app["api"]
+    server = server_of(request)
     route_handler = getattr(request.match_info, "handler", None)
     scope = getattr(route_handler, _SCOPE_ATTR, "read")
     if request.path == "/metrics" and not server.section.metrics_auth:
@@ -96,7 +99,7 @@ class ApiServer:
         from faultmgr_api import dashboard, openapi, routes_alerts, routes_cluster
 
         app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=self.section.max_body_bytes)
-        app["api"] = self
+        app[API_KEY] = self
         routes_alerts.add_routes(app)
         routes_cluster.add_routes(app)
         openapi.add_routes(app)
@@ -148,8 +151,5 @@ class ApiServer:
             log.info("api: stopped")
 
 
-def require_found(value: Any, what: str) -> Any:
-    """404 for a missing item."""
-    if value is None:
-        raise ApiError(404, f"no {what}")
-    return value
+API_KEY = web.AppKey("faultmgr_api", ApiServer)
+

@@ -19,7 +19,7 @@ QUEUE_SIZE = 1000
 #: A comment line this often keeps proxies from closing an idle stream.
 KEEPALIVE_S = 15.0
 KINDS = ("event", "alert", "notification")
-_CLOSE = ("close", {})
+_CLOSE: tuple[str, dict[str, Any]] = ("close", {})
 
 
 class Client:
@@ -64,10 +64,10 @@ class EventHub:
         """Hold ``request`` open as a ``text/event-stream`` until the client or the daemon goes away."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                                "X-Accel-Buffering": "no"})
-        await response.prepare(request)
         client = Client(kinds)
-        self.clients.add(client)
+        self.clients.add(client)  # before the headers go out: a client that saw them misses nothing after
         try:
+            await response.prepare(request)
             await response.write(b": faultmgr live feed\nretry: 3000\n\n")
             while True:
                 try:

@@ -1,0 +1,162 @@
+"""A real daemon (``faultmgr run`` as a subprocess) with the ``api:`` section on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+ADMIN = "alice-admin-token-0123456789"
+READ = "bob-read-token-0123456789abc"
+FAULTMGR = str(Path(sys.executable).with_name("faultmgr"))
+STARTUP_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+CONFIG = """\
+daemon:
+  state_dir: {state}
+  node: head-a
+  tick: 100ms
+detectors:
+  ext:
+    type: external
+  other:
+    type: external
+    kinds: ["other.*"]
+actions:
+  run-true:
+    type: command
+    argv: ["/bin/true"]
+  run-false:
+    type: command
+    argv: ["/bin/false"]
+receivers:
+  ops-log:
+    type: log
+    path: {notify}
+    group_by: ["..."]
+rules:
+  app-down:
+    match: {{kind: app.down, source: ext}}
+    severity: critical
+    notify: [ops-log]
+    annotations: {{summary: "application down on {{subject}}"}}
+  disk-full:
+    match: {{kind: disk.full}}
+    severity: warning
+    notify: [ops-log]
+  job-failed:
+    match: {{kind: job.failed}}
+    severity: warning
+    actions: [run-true, run-false]
+api:
+  listen: 127.0.0.1:{port}
+  tokens_file: {tokens}
+  max_body_bytes: 4096
+"""
+
+
+@dataclass
+class Daemon:
+    """A running daemon and how to reach it."""
+
+    ADMIN = ADMIN
+    READ = READ
+    url: str
+    config: Path
+    workdir: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def get(self, path: str, token: str | None = READ, **kw: Any) -> requests.Response:
+        return self.session.get(self.url + path, headers=self._auth(token), timeout=10, **kw)
+
+    def post(self, path: str, body: Any = None, token: str | None = ADMIN, **kw: Any) -> requests.Response:
+        return self.session.post(self.url + path, json=body, headers=self._auth(token), timeout=10, **kw)
+
+    def delete(self, path: str, token: str | None = ADMIN) -> requests.Response:
+        return self.session.delete(self.url + path, headers=self._auth(token), timeout=10)
+
+    @staticmethod
+    def _auth(token: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def inject(self, subject: str, kind: str = "app.down", severity: str = "critical", **extra: Any) -> None:
+        response = self.post("/api/v1/events", {"kind": kind, "source": "ext", "subject": subject,
+                                                "severity": severity, "message": f"{kind} on {subject}", **extra})
+        assert response.status_code == 202, response.text
+
+    def wait_alert(self, subject: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alerts = self.get("/api/v1/alerts", params={"subject": subject}).json()["alerts"]
+            if alerts:
+                return dict(alerts[0])
+            time.sleep(0.05)
+        raise AssertionError(f"no alert for {subject} within {timeout}s; log:\n{self.log.read_text()[-3000:]}")
+
+    def faultmgr(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([FAULTMGR, *args], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, **(env or {})})
+
+
+def start_daemon(workdir: Path) -> Daemon:
+    workdir.mkdir(parents=True, exist_ok=True)
+    tokens = workdir / "tokens"
+    tokens.write_text(f"# name scope token\nalice admin {ADMIN}\nbob read {READ}\n")
+    tokens.chmod(0o600)
+    port = free_port()
+    config = workdir / "faultmgr.yaml"
+    config.write_text(CONFIG.format(state=workdir / "state", notify=workdir / "notify.log", port=port,
+                                    tokens=tokens))
+    log = workdir / "daemon.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([FAULTMGR, "run", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
+    daemon = Daemon(f"http://127.0.0.1:{port}", config, workdir, proc, log)
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"faultmgr run exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(daemon.url + "/api/v1/openapi.json", timeout=1).status_code == 200:
+                return daemon
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"API did not come up in {STARTUP_S}s:\n{log.read_text()}")
+
+
+def stop_daemon(daemon: Daemon) -> None:
+    daemon.session.close()
+    if daemon.proc.poll() is None:
+        daemon.proc.send_signal(signal.SIGTERM)
+        try:
+            daemon.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            daemon.proc.kill()
+            daemon.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One daemon shared by the suite (start-up takes a couple of seconds); tests use distinct subjects."""
+    running = start_daemon(tmp_path_factory.mktemp("faultmgr-api"))
+    yield running
+    stop_daemon(running)

@@ -1,0 +1,123 @@
+"""``/metrics`` (Prometheus text format, our own registry) and the live ``/api/v1/stream`` feed."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+Daemon = Any
+READ = "bob-read-token-0123456789abc"
+
+
+def scrape(daemon: Daemon) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = daemon.get("/metrics", token=None)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    out = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_count_events_alerts_notifications_and_probe_latency(daemon: Daemon) -> None:
+    before = scrape(daemon)
+    daemon.inject("metrics-1", kind="disk.full", severity="warning")
+    daemon.post("/api/v1/events", {"kind": "probe.failed", "source": "ext", "subject": "metrics-probe",
+                                   "severity": "warning", "payload": {"latency_ms": 42.0, "check": "http"}})
+    daemon.wait_alert("metrics-1")
+    deadline = time.monotonic() + 10
+    while True:
+        after = scrape(daemon)
+        sent = value(after, "faultmgr_notifications_total", receiver="ops-log", outcome="sent")
+        if sent > value(before, "faultmgr_notifications_total", receiver="ops-log", outcome="sent"):
+            break
+        assert time.monotonic() < deadline, "no notification counted"
+        time.sleep(0.1)
+    assert value(after, "faultmgr_events_total", kind="disk.full", severity="warning") == \
+        value(before, "faultmgr_events_total", kind="disk.full", severity="warning") + 1
+    assert value(after, "faultmgr_alerts", state="firing", severity="warning") >= 1
+    assert value(after, "faultmgr_alert_changes_total", change="firing", severity="warning") >= 1
+    assert value(after, "faultmgr_rule_evaluations_total") > value(before, "faultmgr_rule_evaluations_total")
+    assert value(after, "faultmgr_probe_latency_seconds_count", detector="ext", check="http") == \
+        value(before, "faultmgr_probe_latency_seconds_count", detector="ext", check="http") + 1
+    assert value(after, "faultmgr_probe_latency_seconds_bucket", detector="ext", check="http", le="0.05") >= 1
+    assert ("faultmgr_outbox_depth", (("receiver", "ops-log"),)) in after
+    assert value(after, "faultmgr_event_loop_lag_seconds", which="max") >= 0
+    assert value(after, "faultmgr_start_time_seconds") > 0
+
+
+def test_metrics_count_action_runs_by_outcome(daemon: Daemon) -> None:
+    before = scrape(daemon)
+    daemon.inject("metrics-job", kind="job.failed", severity="warning")
+    deadline = time.monotonic() + 10
+    while True:
+        after = scrape(daemon)
+        failed = value(after, "faultmgr_action_runs_total", action="run-false", type="command", outcome="failed")
+        if failed > value(before, "faultmgr_action_runs_total", action="run-false", type="command",
+                          outcome="failed"):
+            break
+        assert time.monotonic() < deadline, "action runs not counted"
+        time.sleep(0.1)
+    assert value(after, "faultmgr_action_runs_total", action="run-true", type="command", outcome="ok") == \
+        value(before, "faultmgr_action_runs_total", action="run-true", type="command", outcome="ok") + 1
+    assert "faultmgr_failovers_total" not in daemon.get("/metrics", token=None).text.replace(
+        "# HELP faultmgr_failovers_total", "").replace("# TYPE faultmgr_failovers_total", "")
+
+
+def test_metrics_are_our_registry_only(daemon: Daemon) -> None:
+    text = daemon.get("/metrics", token=None).text
+    # the process-global registry would add python_gc_* and process_* series
+    assert "python_gc_objects_collected_total" not in text
+    assert "faultmgr_events_total" in text
+
+
+class StreamReader(threading.Thread):
+    """Reads server-sent events into a list until told to stop."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.frames: list[tuple[str, dict[str, Any]]] = []
+        self.ready = threading.Event()
+        self.status = 0
+
+    def run(self) -> None:
+        with requests.get(self.url, headers={"Authorization": f"Bearer {READ}"}, stream=True, timeout=30) as resp:
+            self.status = resp.status_code
+            self.ready.set()
+            kind = ""
+            for line in resp.iter_lines(decode_unicode=True):
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    self.frames.append((kind, json.loads(line[6:])))
+                    seen = {k for k, d in self.frames if d.get("subject") == "stream-1"}
+                    if {"alert", "event"} <= seen:
+                        return
+
+
+def test_stream_delivers_an_injected_event_and_its_alert(daemon: Daemon) -> None:
+    reader = StreamReader(daemon.url + "/api/v1/stream")
+    reader.start()
+    assert reader.ready.wait(10) and reader.status == 200
+    daemon.inject("stream-1", message="seen live")
+    reader.join(15)
+    kinds = {(k, d.get("subject")) for k, d in reader.frames}
+    assert ("event", "stream-1") in kinds and ("alert", "stream-1") in kinds, reader.frames
+    event = next(d for k, d in reader.frames if k == "event" and d["subject"] == "stream-1")
+    assert event["message"] == "seen live" and event["labels"]["injected_by"] == "alice"
+
+
+def test_stream_needs_a_token_and_known_kinds(daemon: Daemon) -> None:
+    assert daemon.get("/api/v1/stream", token=None).status_code == 401
+    assert daemon.get("/api/v1/stream?kinds=bogus").status_code == 400
