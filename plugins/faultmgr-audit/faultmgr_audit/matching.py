@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from faultmgr.config.settings import PluginSettings
 from faultmgr.event import Severity
@@ -41,6 +41,18 @@ def render(template: str, record: Record) -> str:
     return _PLACEHOLDER.sub(value, template)
 
 
+def _listed(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+#: A list of strings that rule files may also write as one string.
+OneOrMany = Annotated[
+    list[str],
+    BeforeValidator(_listed),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+
+
 def _as_set(value: str | list[str]) -> frozenset[str]:
     return frozenset([value] if isinstance(value, str) else value)
 
@@ -50,7 +62,8 @@ class MatchRule(PluginSettings):
 
     name: str = Field(description="the rule's name (label ``rule`` of the events it emits)")
     parser: str | None = Field(None, description="only records of this parser type (any when unset)")
-    type: list[str] = Field([], description="only records of these types (SYSCALL, ssh.failed, DSI_ACCESS...)")
+    type: OneOrMany = Field([], description="only records of these types (SYSCALL, ssh.failed, DSI_ACCESS...); "
+                                            "one type or a list")
     where: dict[str, str | list[str]] = Field({}, description="field -> value (or list of values) that must "
                                                               "be equal")
     where_not: dict[str, str | list[str]] = Field({}, description="field -> value(s) that must not be equal")
@@ -62,11 +75,6 @@ class MatchRule(PluginSettings):
                                                "name when it renders empty)")
     labels: dict[str, str] = Field({}, description="extra labels: name -> template of {field} names")
     message: str = Field("", description="event message, a template of {field} names")
-
-    @field_validator("type", mode="before")
-    @classmethod
-    def _one_type(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     @field_validator("severity")
     @classmethod

@@ -280,3 +280,13 @@ def test_a_parser_that_raises_loses_only_that_line(make_detector: Make,
     detector.poll()
     assert [e.subject for e in events] == ["one", "two"]
     assert detector.status()["parser_errors"] == 1
+
+
+def test_shipped_rule_file_validates_against_the_json_schema() -> None:
+    import jsonschema
+    import yaml
+
+    from faultmgr.config.schema import json_schema
+    from faultmgr.plugin.manager import load_plugins
+
+    jsonschema.validate(yaml.safe_load(SHIPPED.read_text()), json_schema(load_plugins()))
