@@ -13,6 +13,8 @@ PyYAML's safe composer builds the node graph; we convert it ourselves so that:
 from __future__ import annotations
 
 import datetime
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,9 @@ from faultmgr.config.errors import ConfigIssue
 MAX_BYTES = 8 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
+#: ``${env:NAME}`` or ``${env:NAME:-default}`` in a string value is replaced from the environment (the explicit
+#: ``env:`` prefix keeps shell snippets such as ``${HOME}`` in a command's argv untouched).
+ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 Path_ = tuple[str | int, ...]
 
@@ -102,7 +107,23 @@ class _Converter:
         if isinstance(value, bytes):
             mark = node.start_mark
             raise YamlProblem("binary values are not allowed", mark.line + 1, mark.column + 1)
+        if isinstance(value, str) and "${env:" in value:
+            return self._expand(value, node)
         return value
+
+    @staticmethod
+    def _expand(value: str, node: yaml.Node) -> str:
+        def one(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            mark = node.start_mark
+            raise YamlProblem(f"environment variable {name} is not set", mark.line + 1, mark.column + 1,
+                              f"set it, or give a default: ${{env:{name}:-...}}")
+
+        return ENV_REF.sub(one, value)
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
