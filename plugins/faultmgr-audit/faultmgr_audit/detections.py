@@ -203,6 +203,9 @@ class Detections:
         self.denied = Denied(denied) if denied.enabled else None
 
     def observe(self, record: Record, now: float) -> list[Finding]:
+        fields = record.fields
+        if "outcome" not in fields and "key" not in fields:
+            return []  # most records: nothing any detection looks at
         found: list[Finding] = []
         for finding in (self.brute.observe(record, now) if self.brute else None,
                         self.root.observe(record) if self.root else None,
