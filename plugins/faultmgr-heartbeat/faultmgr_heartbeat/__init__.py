@@ -25,25 +25,38 @@ API for other components (the VIP takeover's split-brain guard), on either detec
 ``peer_state`` is the state last reported as an event; ``paths_alive`` is computed at the call from the
 receive timestamps. "Peer dead on every path" is ``peer_state(p) == "dead" and not paths_alive(p)``.
 
+Registration lives in :mod:`faultmgr_heartbeat.plugin` (the entry point). This package's names are
+imported lazily so that the beacon process (:mod:`faultmgr_heartbeat.beacon`) starts without loading
+pydantic and the core: it is respawned within a deadtime when it dies, so its start-up time matters.
+
 Wire format: :mod:`faultmgr_heartbeat.protocol`; key file: :mod:`faultmgr_heartbeat.auth`; settings:
 :mod:`faultmgr_heartbeat.settings`; timing and replay rules: :mod:`faultmgr_heartbeat.liveness`.
 """
 
 from __future__ import annotations
 
-from faultmgr.component import Detector
-from faultmgr.hookspecs import hookimpl
-from faultmgr.plugin.registry import TypeRegistry
-from faultmgr_heartbeat.detector import HeartbeatDetector
-from faultmgr_heartbeat.ehb import EhbDetector
-from faultmgr_heartbeat.protocol import ProtocolError
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faultmgr_heartbeat.detector import HeartbeatDetector
+    from faultmgr_heartbeat.ehb import EhbDetector
+    from faultmgr_heartbeat.plugin import faultmgr_register_detectors
+    from faultmgr_heartbeat.protocol import ProtocolError
+
+_EXPORTS = {
+    "HeartbeatDetector": "faultmgr_heartbeat.detector",
+    "EhbDetector": "faultmgr_heartbeat.ehb",
+    "ProtocolError": "faultmgr_heartbeat.protocol",
+    "faultmgr_register_detectors": "faultmgr_heartbeat.plugin",
+}
 
 
-@hookimpl
-def faultmgr_register_detectors(registry: TypeRegistry[Detector]) -> None:
-    """Register the ``heartbeat`` and ``ehb`` detector types."""
-    registry.register("heartbeat", HeartbeatDetector)
-    registry.register("ehb", EhbDetector)
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'faultmgr_heartbeat' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
 
 
 __all__ = ["EhbDetector", "HeartbeatDetector", "ProtocolError", "faultmgr_register_detectors"]

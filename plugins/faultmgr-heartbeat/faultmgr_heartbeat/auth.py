@@ -20,8 +20,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from faultmgr.config.types import check_private_file
-
 MIN_SECRET = 16
 _KEY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,32}$")
 
@@ -104,6 +102,9 @@ def parse_key_file(text: str, source: str = "<key file>") -> KeyRing:
 
 def check_key_file(path: Path) -> None:
     """Raise :class:`KeyFileError` when ``path`` is not a private, readable file."""
+    # Imported here: the beacon process uses this module and must start without the core (and pydantic).
+    from faultmgr.config.types import check_private_file
+
     try:
         check_private_file(path, "heartbeat key file")
     except ValueError as exc:

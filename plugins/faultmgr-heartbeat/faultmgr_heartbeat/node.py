@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from faultmgr_heartbeat.auth import KeyRing, check_key_file, load_key_file
+from faultmgr_heartbeat.beacon import ProcessSender
 from faultmgr_heartbeat.liveness import Liveness, Timing, Transition
 from faultmgr_heartbeat.looplag import LagMeter
 from faultmgr_heartbeat.paths import HeartbeatPath, build_paths
@@ -74,7 +75,7 @@ class HeartbeatNode:
         self.loop_lag = LagMeter(stall_threshold=max(settings.keepalive, self.tick))
         self.keys: KeyRing | None = None
         self.generation = 0
-        self.sender: Sender | None = None
+        self.sender: Sender | ProcessSender | None = None
         self.receiver: Receiver | None = None
         self.received = 0
         self.own_beats = 0
@@ -116,11 +117,18 @@ class HeartbeatNode:
         self.receiver = Receiver(self.instance, self.paths, self._handle, self.log)
         self.receiver.start()
         if self.settings.send:
-            self.sender = Sender(self.settings.node, self.generation, self.keys, self.paths,
-                                 self.settings.keepalive, self._stalled, self.log)
+            self.sender = self._sender(self.keys)
             self.sender.start()
         self._task = asyncio.get_running_loop().create_task(self._evaluate_forever(),
                                                             name=f"heartbeat-{self.instance}")
+
+    def _sender(self, keys: KeyRing) -> Sender | ProcessSender:
+        priority = self.settings.realtime_priority if self.settings.realtime else None
+        if self.settings.sender == "process":
+            return ProcessSender(self.settings.node, self.generation, keys, self.paths, self.settings.keepalive,
+                                 self._stalled, self.log, priority)
+        return Sender(self.settings.node, self.generation, keys, list(self.paths), self.settings.keepalive,
+                      self._stalled, self.log, realtime_priority=priority)
 
     async def stop(self) -> None:
         """Stop the threads and the evaluator, close the paths and save the replay marks."""
@@ -222,5 +230,7 @@ class HeartbeatNode:
             "forged_bursts": self.forged.bursts,
             "loop_lag_ms": self.loop_lag.as_dict(),
             "send_lag_ms": sender.lag.as_dict() if sender else None,
+            "sender": {"mode": self.settings.sender, "realtime": sender.realtime if sender else False,
+                       "pid": getattr(sender, "pid", None), "restarts": getattr(sender, "restarts", 0)},
             "grace_remaining_ms": max(0.0, round((self.liveness.grace_until - now) * 1000, 1)),
         }

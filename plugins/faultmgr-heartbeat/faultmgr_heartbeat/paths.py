@@ -15,7 +15,7 @@ import struct
 import termios
 import threading
 import tty
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from faultmgr_heartbeat.framing import FrameDecoder, frame
 from faultmgr_heartbeat.protocol import MAX_PACKET
@@ -61,6 +61,10 @@ class HeartbeatPath(abc.ABC):
     def close(self) -> None:
         """Release the descriptor."""
 
+    @abc.abstractmethod
+    def beacon_spec(self) -> dict[str, Any]:
+        """What the beacon process needs to send on this path: its descriptor and destinations."""
+
     def describe(self) -> dict[str, str]:
         """For ``status()``."""
         return {"type": self.kind}
@@ -102,6 +106,10 @@ class DatagramPath(HeartbeatPath):
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+    def beacon_spec(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": "datagram", "fd": self.fileno(),
+                "destinations": [list(d) for d in self.destinations]}
 
     def _socket(self) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -248,6 +256,9 @@ class SerialPath(HeartbeatPath):
             if self.fd is not None:
                 os.close(self.fd)
                 self.fd = None
+
+    def beacon_spec(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": "serial", "fd": self.fileno()}
 
     def describe(self) -> dict[str, str]:
         return {"type": self.kind, "device": self.settings.device}

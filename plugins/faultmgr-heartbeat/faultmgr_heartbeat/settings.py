@@ -122,6 +122,13 @@ class BaseHeartbeatSettings(PluginSettings):
         None, gt=0, description="after this process stalled, time given to peers before any is declared late or "
                                 "dead (default: 2 x keepalive)")
 
+    sender: Literal["thread", "process"] = Field(
+        "thread", description="send beats from a thread of the daemon, or from a process of their own that CPU-bound "
+                              "work in the daemon cannot delay (advised for a deadtime under a second)")
+    realtime: bool = Field(True, description="run the sender at real-time priority (SCHED_RR) when allowed, as "
+                                             "ha.cf's `realtime on`")
+    realtime_priority: int = Field(10, ge=1, le=99, description="SCHED_RR priority of the sender")
+
     @model_validator(mode="after")
     def _timing(self) -> BaseHeartbeatSettings:
         if not self.keepalive < self.warntime < self.deadtime:
