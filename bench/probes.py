@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BASE_PORT = 20000
+BASE_PORT = 20000  # below the ephemeral range (32768+), so connects never collide with the servers
 MAX_PORTS = 10000
 INTERVAL = 1.0
 BENCH_CPU = 0
@@ -240,7 +240,8 @@ def worker_main(mode: str, count: int, ports: int, duration: float) -> None:
 
 
 def run_worker(mode: str, count: int, ports: int, duration: float) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--worker", mode, str(count), str(ports), str(duration)],
+    out = subprocess.run([sys.executable, __file__, "--worker", mode, str(count), str(ports), str(duration),
+                          str(BASE_PORT)],
                          capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{mode} worker failed:\n{out.stderr[-3000:]}")
@@ -270,6 +271,9 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
         server_kind = "python"
     try:
         wait_listening(ports)
+        for proc in servers:
+            if proc.poll() is not None:  # someone else answers on these ports: the figures would be theirs
+                raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
         log(f"servers: {server_kind} on {ports} ports (CPU {sorted(server_cpus)}); bench on CPU {BENCH_CPU}")
         fork = run_worker("fork", min(max(sizes), 1000), ports, fork_duration) if shutil.which("curl") else None
         if fork:
@@ -293,6 +297,10 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
                 "floor_streams_cpu_s": streams["cpu_s"], "floor_streams_checks_per_s": streams["checks_per_s"],
                 "fork_checks_per_s": fork["checks_per_s"] if fork else None,
                 "vs_fork": round(ours["checks_per_s"] / fork["checks_per_s"], 1) if fork else None,
+                # Rates capped by the schedule hide capacity: checks per CPU second compare the methods.
+                "checks_per_cpu_s": round(ours["started"] / ours["cpu_s"]) if ours["cpu_s"] else None,
+                "floor_checks_per_cpu_s": round(floor["started"] / floor["cpu_s"]) if floor["cpu_s"] else None,
+                "fork_checks_per_cpu_s": round(fork["started"] / fork["cpu_s"]) if fork and fork["cpu_s"] else None,
             }
             report["sizes"][str(count)] = entry
             log(f"{count:>6} targets: {entry['checks_per_s']:>8.0f}/{count / INTERVAL:.0f} checks/s "
@@ -301,7 +309,9 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
                 f"({entry['floor_cpu_s']:.1f}s, {entry['floor_checks_per_s']:.0f}/s, p99 "
                 f"{entry['floor_p99_late_ms']} ms; streams {entry['floor_streams_cpu_s']:.1f}s "
                 f"{entry['floor_streams_checks_per_s']:.0f}/s), RSS {entry['rss_mb']} MB, "
-                f"{entry['vs_fork']}x fork rate, failing {entry['failing_targets']}")
+                f"{entry['vs_fork']}x fork rate; checks per CPU second {entry['checks_per_cpu_s']} vs floor "
+                f"{entry['floor_checks_per_cpu_s']} vs fork {entry['fork_checks_per_cpu_s']}; "
+                f"failing {entry['failing_targets']}")
         return report
     finally:
         for proc in servers:
@@ -311,19 +321,23 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
 
 
 def main() -> None:
+    global BASE_PORT
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000 targets for 15 s")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--targets", type=int, nargs="+", help="target counts (default 1000 5000 10000)")
     parser.add_argument("--duration", type=float, help="seconds per scenario (default 60, quick 15)")
-    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--base-port", type=int, default=BASE_PORT, help="first server port (default 20000)")
+    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    BASE_PORT = args.base_port
     if args.serve:
-        asyncio.run(_python_server(*args.serve))
+        asyncio.run(_python_server(*args.serve))  # the Python fallback server, in its own process
         return
     if args.worker:
-        mode, count, ports, duration = args.worker
+        mode, count, ports, duration, base = args.worker
+        BASE_PORT = int(base)
         worker_main(mode, int(count), int(ports), float(duration))
         return
     sizes = args.targets or ([1000] if args.quick else [1000, 5000, 10000])
@@ -332,7 +346,11 @@ def main() -> None:
     def log(line: str) -> None:
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
 
+    load = os.getloadavg()
+    log(f"load average before: {load[0]:.2f} on {os.cpu_count()} CPUs (other work on the machine skews lateness)")
     report = measure(sizes, duration, min(duration, 10.0), log)
+    report["loadavg_before"] = load[0]
+    report["loadavg_after"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(report))
 
