@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from prereq import need_program
 
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "probes.py"
