@@ -54,6 +54,8 @@ class Alert:
     acknowledged_at: float | None = None
     escalated: list[int] = field(default_factory=list)
     flapping: bool = False
+    #: receivers a notification about this firing was written to the outbox for (survives a restart)
+    notified: list[str] = field(default_factory=list)
     conditions: list[list[str]] = field(default_factory=list)
     last_event: dict[str, Any] = field(default_factory=dict)
 

@@ -99,15 +99,11 @@ class Engine:
                                                                        last_match=alert.updated_at)
                 self.active_by_subject[subject].add(rule.name)
             for receiver in rule.spec.notify:
-                settings = self.router.receivers.get(receiver)
-                if settings is None:
-                    continue
-                self.router.route(alert, [receiver], self.clock.now() + settings.group_wait + 1e9)
-                for group in self.router.groups.values():
-                    if alert.fingerprint in group.alerts:
-                        group.sent[alert.fingerprint] = AlertState.FIRING.value
-                        group.last_sent = alert.updated_at
-                        group.next_flush = self.clock.now() + settings.group_interval
+                if receiver in alert.notified:
+                    self.router.adopt(alert, receiver, self.clock.now())
+                else:  # fired, but the daemon stopped before its page was written: page now
+                    self._routes.append((alert, [receiver], self.clock.now()))
+        self._route_pending()
 
     # -- events ---------------------------------------------------------------------------------------
     def ingest(self, event: Event) -> None:
@@ -222,6 +218,7 @@ class Engine:
         alert.starts_at, alert.ends_at, alert.count = now, None, 1
         alert.acknowledged_by = alert.acknowledged_comment = alert.acknowledged_at = None
         alert.escalated = []
+        alert.notified = []
         self.alerts.save(alert)
         self._flap(alert, rule, now)
         self._changed(alert, "firing")

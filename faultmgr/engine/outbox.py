@@ -63,15 +63,22 @@ class Outbox:
     def enqueue(self, notification: Notification, subject_key: str = "") -> Notification:
         """Write ``notification`` (its id is assigned here) and wake the receiver's sender."""
         now = self.clock.now()
+        notification.created_at = notification.created_at or now
         with self.journal.lock:
-            row = self.journal.db.execute(
-                "INSERT INTO outbox (receiver, dedup_key, subject_key, state, next_at, created_at, updated_at, "
-                "payload) VALUES (?,?,?, 'pending', ?,?,?, '{}') RETURNING id",
-                (notification.receiver, notification.dedup_key, subject_key, now, now, now)).fetchone()
-            notification.id = int(row[0])
-            notification.created_at = notification.created_at or now
-            self.journal.db.execute("UPDATE outbox SET payload=? WHERE id=?",
-                                    (json.dumps(notification.to_dict(), default=str), notification.id))
+            # one transaction: a crash never leaves a row without its payload
+            self.journal.db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.journal.db.execute(
+                    "INSERT INTO outbox (receiver, dedup_key, subject_key, state, next_at, created_at, "
+                    "updated_at, payload) VALUES (?,?,?, 'pending', ?,?,?, '{}') RETURNING id",
+                    (notification.receiver, notification.dedup_key, subject_key, now, now, now)).fetchone()
+                notification.id = int(row[0])
+                self.journal.db.execute("UPDATE outbox SET payload=? WHERE id=?",
+                                        (json.dumps(notification.to_dict(), default=str), notification.id))
+                self.journal.db.execute("COMMIT")
+            except BaseException:
+                self.journal.db.execute("ROLLBACK")
+                raise
         self.wake(notification.receiver)
         return notification
 
@@ -163,7 +170,14 @@ class Outbox:
                 except TimeoutError:
                     pass
                 continue
-            await self._attempt(receiver, row_id, attempts + 1, created_at, Notification.from_dict(json.loads(payload)))
+            try:
+                notification = Notification.from_dict(json.loads(payload))
+            except (ValueError, TypeError, KeyError) as exc:
+                # a row this version cannot read must not block the receiver's queue
+                log.error("outbox row #%d is unreadable (%s); marked dead", row_id, exc)
+                self._set(row_id, state="dead", last_error=f"unreadable payload: {exc}")
+                continue
+            await self._attempt(receiver, row_id, attempts + 1, created_at, notification)
 
     async def _attempt(self, receiver: str, row_id: int, attempts: int, created_at: float,
                        notification: Notification) -> None:

@@ -105,12 +105,7 @@ class Router:
             settings = self.receivers.get(name)
             if settings is None:
                 continue
-            if settings.group_by == [EACH_ALERT]:
-                key: tuple[str, ...] = (alert.fingerprint,)
-                labels = dict(alert.labels)
-            else:
-                key = tuple(alert.labels.get(label, "") for label in settings.group_by)
-                labels = {label: alert.labels.get(label, "") for label in settings.group_by}
+            key, labels = self._key(alert, settings)
             group = self.groups.get((name, key))
             if group is None:
                 group = self.groups[(name, key)] = Group(name, key, labels)
@@ -120,6 +115,26 @@ class Router:
             group.alerts[alert.fingerprint] = alert
             if group.next_flush <= now:
                 self.flush(group, now)
+
+    def adopt(self, alert: Alert, receiver: str, now: float) -> None:
+        """After a restart: put a firing alert back in its group as already paged (no new page; repeats
+        and resolution go on from here)."""
+        settings = self.receivers.get(receiver)
+        if settings is None:
+            return
+        key, labels = self._key(alert, settings)
+        group = self.groups.setdefault((receiver, key), Group(receiver, key, labels))
+        group.alerts[alert.fingerprint] = alert
+        group.sent[alert.fingerprint] = AlertState.FIRING.value
+        group.last_sent = alert.updated_at
+        group.last_flush = now
+        group.next_flush = now + settings.group_interval
+
+    def _key(self, alert: Alert, settings: Any) -> tuple[tuple[str, ...], dict[str, str]]:
+        if settings.group_by == [EACH_ALERT]:
+            return (alert.fingerprint,), dict(alert.labels)
+        return (tuple(alert.labels.get(label, "") for label in settings.group_by),
+                {label: alert.labels.get(label, "") for label in settings.group_by})
 
     def due(self, now: float) -> None:
         for group in list(self.groups.values()):
@@ -141,6 +156,10 @@ class Router:
             shown = firing + (resolved if settings.send_resolved else [])
             self._send(group, shown, now, "alert")
             group.last_sent = now
+            for alert in firing:
+                if group.receiver not in alert.notified:
+                    alert.notified.append(group.receiver)
+                    self.alerts.save(alert)
         for alert in firing:
             group.sent[alert.fingerprint] = AlertState.FIRING.value
         for fp, alert in list(group.alerts.items()):

@@ -56,7 +56,8 @@ rules:
     alert = h.alerts[0]
     h.engine.acknowledge(alert.id, "alice", "on it")
     h.advance(60 * 60)
-    assert len(h.sent_to("ops")) == 1
+    assert [n.kind for n in h.sent_to("ops")] == ["alert", "acknowledgement"]
+    assert h.sent_to("ops")[1].title == "[ACK] down on web1 by alice"
     assert h.sent_to("boss") == []
     assert h.engine.journal.control_log()[0]["who"] == "alice"
 
