@@ -170,11 +170,12 @@ class AuditDetector(Detector):
         now = self.runtime.clock.monotonic()
         for follower, parser in self._sources:
             try:
-                lines, notices = follower.poll()
+                lines, notices = follower.poll(save=False)
                 for notice in notices:
                     self._notice(follower, notice)
                 self._emit_all(self.pipeline.process(parser, lines, now))
                 self._emit_all(self.pipeline.flush(parser, now))
+                follower.save()  # only now: a crash before this repeats these lines, never loses them
             except Exception:  # one source's failure (a bug, a disk error) must not stop the others
                 self.log.exception("polling %s failed", follower.path)
         self._emit_all(self.pipeline.tick(now))

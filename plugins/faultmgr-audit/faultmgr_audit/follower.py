@@ -86,8 +86,12 @@ class LogFollower:
         """Offset of the first byte of the current file not yet handed out as a complete line."""
         return self._base + self._splitter.consumed
 
-    def poll(self) -> tuple[list[str], list[Notice]]:
-        """Read what was appended since the last poll; return complete lines and notices."""
+    def poll(self, save: bool = True) -> tuple[list[str], list[Notice]]:
+        """Read what was appended since the last poll; return complete lines and notices.
+
+        :param save: persist the new position now. The detector passes false and calls :meth:`save` once
+            the lines are processed, so a crash in between repeats them rather than losing them.
+        """
         lines: list[str] = []
         notices: list[Notice] = []
         if self._fd is None:
@@ -103,7 +107,8 @@ class LogFollower:
                 notices.append(Notice("error", f"reading {self.path} failed: {exc.strerror}"))
                 self._close()
         self._check_stall(notices)
-        self.save()
+        if save:
+            self.save()
         self.lines_read += len(lines)
         return lines, notices
 

@@ -213,3 +213,14 @@ def test_read_budget_spreads_a_backlog_over_polls(log: Path) -> None:
     for _ in range(10):
         seen += f.poll()[0]
     assert len(seen) == 2000 and seen[-1] == "line 01999" and not f.behind
+
+
+def test_position_not_saved_until_asked(log: Path) -> None:
+    """The detector saves after processing: a crash in between re-reads the batch instead of losing it."""
+    store = KeyValueStore.memory()
+    f = follower(log, store)
+    append(log, "1\n")
+    assert f.poll(save=False)[0] == ["1"]
+    assert follower(log, store).poll()[0] == ["1"]  # "crashed": the line comes again
+    f.save()
+    assert follower(log, store).poll()[0] == []
