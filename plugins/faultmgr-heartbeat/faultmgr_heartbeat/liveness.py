@@ -165,20 +165,32 @@ class Liveness:
 
     def _evaluate_paths(self, peer: PeerRecord, now: float, holding: bool) -> list[Transition]:
         changes: list[Transition] = []
-        alive = {name: self._path_alive(record, now) for name, record in peer.paths.items()}
         for name, record in peer.paths.items():
-            if alive[name] and record.announced_down:
+            alive = self._path_alive(record, now)
+            if alive and record.announced_down:
                 changes.append(Transition("path.up", peer.name, name))
                 record.announced_down = False
-            elif (not alive[name] and not record.announced_down and not holding
-                  and any(alive.values())
-                  and (record.last_seen is not None or now - self.started >= self.timing.initdead)):
-                # Only while another path still delivers: when every path is quiet, the peer is dead
-                # and peer.dead says so once, instead of one path.down per path.
+            elif not alive and not record.announced_down and not holding and self._outlived(peer, name, now):
                 silence = None if record.last_seen is None else round(now - record.last_seen, 3)
                 changes.append(Transition("path.down", peer.name, name, {"silence": silence}))
                 record.announced_down = True
         return changes
+
+    def _outlived(self, peer: PeerRecord, name: str, now: float) -> bool:
+        """True when another path kept delivering for ``path_deadtime`` after this one went quiet.
+
+        Comparing receive times, not silence against the clock: when the peer itself dies every path goes
+        quiet within milliseconds of the others, and that is one ``peer.dead``, not a ``path.down`` for
+        whichever path happened to carry the last beat a little earlier.
+        """
+        others = [r.last_seen for n, r in peer.paths.items() if n != name and r.last_seen is not None]
+        if not others:
+            return False
+        record = peer.paths[name]
+        if record.last_seen is None:
+            return now - self.started >= self.timing.initdead and any(now - t < self.timing.path_deadtime
+                                                                     for t in others)
+        return max(others) - record.last_seen >= self.timing.path_deadtime
 
     # -- queries (any thread) ---------------------------------------------------------------------
 

@@ -103,6 +103,16 @@ def test_whole_peer_silent_is_one_peer_dead_not_path_downs() -> None:
     assert changes(live, 105.1) == ["peer.dead"]
 
 
+def test_peer_death_with_paths_a_little_apart_is_not_a_path_down() -> None:
+    live = machine(("udp0", "udp1"))
+    beat(live, 1, 100.00, "udp1")
+    beat(live, 1, 100.04, "udp0")  # the last beat came in on udp0 slightly later
+    changes(live, 100.1)
+    changes(live, 103.1)
+    assert changes(live, 105.02) == []  # udp1 is past path_deadtime, udp0 not yet: no path.down
+    assert changes(live, 105.05) == ["peer.dead"]
+
+
 def test_path_never_heard_is_reported_after_initdead() -> None:
     live = machine(("udp0", "udp1"))
     for seq in range(1, 12):
