@@ -5,7 +5,6 @@ from __future__ import annotations
 from faultmgr.component import Detector
 from faultmgr.hookspecs import hookimpl
 from faultmgr.plugin.registry import TypeRegistry
-
 from faultmgr_heartbeat.detector import HeartbeatDetector
 from faultmgr_heartbeat.ehb import EhbDetector
 

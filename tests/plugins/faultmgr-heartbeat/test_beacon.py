@@ -26,7 +26,7 @@ async def test_beacon_beats_status_and_stop(harness: Any) -> None:
     await harness.wait_for(lambda: b.status()["seq"] > 5, what="seq reported")
     await harness.stop(b)
     await harness.wait_for(lambda: a.peer_state("b") == "dead", what="b dead")
-    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert not os.path.exists(f"/proc/{pid}")  # stopped and reaped
 
 
 async def test_killed_beacon_is_replaced_and_numbers_keep_growing(harness: Any) -> None:
