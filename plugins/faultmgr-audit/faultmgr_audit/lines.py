@@ -53,11 +53,17 @@ class LineSplitter:
             body = data[first + 1:end]
             self.consumed += len(body) + 1
             limit = self.max_line_bytes
-            for raw in body.split(b"\n"):
-                if len(raw) > limit:
-                    self.cut_lines += 1
-                    raw = self._joined(raw[:limit], raw[limit:])
-                lines.append(self._decode(raw))
+            parts = body.split(b"\n")
+            if max(map(len, parts)) <= limit:
+                # No line to cut: decode the whole run at once (a newline byte is never inside a UTF-8
+                # sequence, so this equals decoding line by line) and split the text.
+                lines += self._decode(body).split("\n")
+            else:
+                for raw in parts:
+                    if len(raw) > limit:
+                        self.cut_lines += 1
+                        raw = self._joined(raw[:limit], raw[limit:])
+                    lines.append(self._decode(raw))
         self._keep(data[end + 1:])
         return lines
 

@@ -36,6 +36,11 @@ def test_invalid_utf8_replaced() -> None:
     assert line == "user=\ufffd\ufffd\ufffd ok \u00e9"
 
 
+def test_invalid_utf8_at_line_ends_stays_in_its_line() -> None:
+    splitter = LineSplitter()
+    assert splitter.feed(b"x\na\xc3\nb\xe2\x82\n\0c\xff\n") == ["x", "a\ufffd", "b\ufffd", "c\ufffd"]
+
+
 def test_long_line_cut_and_counted_in_one_chunk() -> None:
     splitter = LineSplitter(max_line_bytes=1000)
     lines = splitter.feed(b"a" * 5000 + b"\nshort\n")
