@@ -94,18 +94,20 @@ class LogFollower:
         """
         lines: list[str] = []
         notices: list[Notice] = []
-        if self._fd is None:
-            self._open_initial(lines, notices)
-        if self._fd is not None:
-            try:
+        try:
+            if self._fd is None:
+                self._open_initial(lines, notices)
+            if self._fd is not None:
                 self._check_truncation(lines, notices)
                 at_end = self._read_available(lines)
                 self.behind = not at_end
                 if at_end:
                     self._check_rotation(lines, notices)
-            except OSError as exc:
-                notices.append(Notice("error", f"reading {self.path} failed: {exc.strerror}"))
-                self._close()
+                self._reported.discard("error")
+        except OSError as exc:
+            # Reported once until a poll succeeds again: a failing disk must not flood the journal.
+            self._notice_once(notices, "error", f"reading {self.path} failed: {exc.strerror}")
+            self._close()
         self._check_stall(notices)
         if save:
             self.save()
@@ -152,7 +154,7 @@ class LogFollower:
             os.close(fd)
             self._notice_once(notices, "not_regular", f"{path} is not a regular file; not read")
             return None
-        self._reported -= {"missing", "symlink", "error", "not_regular"}
+        self._reported -= {"missing", "symlink", "not_regular"}
         return fd
 
     def _attach(self, fd: int, offset: int) -> None:
