@@ -126,3 +126,12 @@ def test_avc_denied() -> None:
            'scontext=system_u:system_r:httpd_t:s0 tclass=file permissive=0', 0.0)
     (record,) = p.flush(0.0, force=True)
     assert record.fields["outcome"] == "deny" and record.fields["comm"] == "httpd"
+
+
+def test_enriched_format_names_the_user() -> None:
+    """auditd's log_format=ENRICHED appends resolved names after a \\x1d separator."""
+    p = parser()
+    p.feed('type=SYSCALL msg=audit(1.0:1): syscall=2 success=yes auid=1000 uid=0 key="k"'
+           '\x1dARCH=x86_64 SYSCALL=open AUID="alice" UID="root"', 0.0)
+    (record,) = p.flush(0.0, force=True)
+    assert record.fields["user"] == "alice" and record.fields["UID"] == "root"
