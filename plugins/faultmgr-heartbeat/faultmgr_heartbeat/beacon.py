@@ -196,6 +196,13 @@ class ProcessSender:
             except (BrokenPipeError, ValueError):
                 pass  # the beacon is being restarted; the new one gets the status in its configuration
 
+    def respawn(self) -> None:
+        """Replace the beacon (after a path was reopened): the reader starts a new one when this one exits."""
+        with self._lock:
+            process = self._process
+        if process is not None and not self._stopping:
+            process.kill()
+
     def stop(self) -> None:
         """Close the beacon's input: it stops within one interval."""
         self._stopping = True

@@ -114,7 +114,7 @@ class HeartbeatNode:
         self.liveness = Liveness(self.peers, [p.name for p in self.paths], self.timing, time.monotonic())
         if isinstance(saved, dict):
             self.liveness.restore_high_water(saved)
-        self.receiver = Receiver(self.instance, self.paths, self._handle, self.log)
+        self.receiver = Receiver(self.instance, self.paths, self._handle, self.log, self._reopened)
         self.receiver.start()
         if self.settings.send:
             self.sender = self._sender(self.keys)
@@ -169,6 +169,11 @@ class HeartbeatNode:
         reason = self.liveness.accept(packet, path.name, now)
         if reason is not None:
             self.drops.count(reason, path.name)
+
+    def _reopened(self, path: HeartbeatPath) -> None:
+        # A beacon process holds a copy of the old descriptor: give it the new one.
+        if isinstance(self.sender, ProcessSender):
+            self.sender.respawn()
 
     def _stalled(self, now: float) -> None:
         self.liveness.give_grace(now + self.grace)

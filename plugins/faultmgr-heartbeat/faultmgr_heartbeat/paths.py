@@ -247,7 +247,8 @@ class SerialPath(HeartbeatPath):
             except (BlockingIOError, InterruptedError):
                 break
             if not chunk:
-                break
+                # Non-blocking, "no data" is EAGAIN: an empty read is a hang-up (the other end is gone).
+                raise OSError(errno.EIO, f"{self.settings.device}: hang-up")
             frames.extend(self.decoder.feed(chunk))
         return [(payload, self.settings.device) for payload in frames]
 

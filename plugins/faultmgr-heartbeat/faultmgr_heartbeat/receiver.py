@@ -25,10 +25,12 @@ REOPEN_INTERVAL = 1.0
 class Receiver(threading.Thread):
     """Waits on every open path and hands each payload to ``handle`` with its receive time."""
 
-    def __init__(self, name: str, paths: list[HeartbeatPath], handle: Handler, log: logging.Logger) -> None:
+    def __init__(self, name: str, paths: list[HeartbeatPath], handle: Handler, log: logging.Logger,
+                 on_reopen: Callable[[HeartbeatPath], None] | None = None) -> None:
         super().__init__(name=f"heartbeat-recv-{name}", daemon=True)
         self.paths = paths
         self.handle = handle
+        self.on_reopen = on_reopen
         self.log = log
         self.broken: dict[str, float] = {}
         self._selector = selectors.DefaultSelector()
@@ -79,6 +81,8 @@ class Receiver(threading.Thread):
             del self.broken[path.name]
             self._selector.register(path.fileno(), selectors.EVENT_READ, path)
             self.log.info("heartbeat path %s reopened", path.name)
+            if self.on_reopen is not None:
+                self.on_reopen(path)
 
     def stop(self) -> None:
         """Ask the thread to finish and wake it (then :meth:`join` it and :meth:`close`)."""

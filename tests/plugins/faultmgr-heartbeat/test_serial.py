@@ -25,17 +25,30 @@ class NullModem(threading.Thread):
         self.lock = threading.Lock()
 
     def run(self) -> None:
-        peer = {self.m1: self.m2, self.m2: self.m1}
         while not self.stopping:
-            ready, _, _ = select.select([self.m1, self.m2], [], [], 0.05)
+            with self.lock:
+                peer = {self.m1: self.m2, self.m2: self.m1}
+            try:
+                ready, _, _ = select.select(list(peer), [], [], 0.05)
+            except (OSError, ValueError):
+                continue  # a master was swapped by replug
             for fd in ready:
-                try:
-                    data = os.read(fd, 4096)
-                except OSError:
-                    continue
-                if not self.cut:
-                    with self.lock:
-                        os.write(peer[fd], data)
+                with self.lock:
+                    try:
+                        data = os.read(fd, 4096)
+                        if not self.cut:
+                            os.write(peer[fd], data)
+                    except (OSError, KeyError):
+                        continue
+
+    def replug(self, link: str) -> None:
+        """Unplug the first device (its reader gets EIO) and plug a new one in behind the symlink ``link``."""
+        with self.lock:
+            os.close(self.m1)
+            os.close(self.s1)
+            self.m1, self.s1 = os.openpty()
+            os.unlink(link)
+            os.symlink(os.ttyname(self.s1), link)
 
     def close(self) -> None:
         self.stopping = True
@@ -99,3 +112,20 @@ async def test_serial_only_cut_is_peer_dead(harness: Any, modem: NullModem) -> N
     modem.cut = True
     await harness.wait_for(lambda: a.peer_state("b") == "dead", what="dead")
     assert harness.kinds("a") == ["heartbeat.peer.up", "heartbeat.peer.warn", "heartbeat.peer.dead"]
+
+
+async def test_unplugged_device_is_reopened_and_the_beacon_follows(harness: Any, modem: NullModem,
+                                                                   tmp_path: Any) -> None:
+    link = str(tmp_path / "ttyA")
+    os.symlink(modem.devices[0], link)
+    slow = {"keepalive": "100ms", "warntime": "2s", "deadtime": "4s", "initdead": "5s"}
+    a = await harness.start("a", peers=["b"], paths=[serial(link)], sender="process", **slow)
+    b = await harness.start("b", peers=["a"], paths=[serial(modem.devices[1])], **slow)
+    await harness.wait_for(lambda: a.peer_state("b") == b.peer_state("a") == "up", what="up")
+    modem.replug(link)
+    await harness.wait_for(lambda: a.status()["sender"]["restarts"] >= 1, what="beacon given the new device")
+    seq = b.status()["peers"]["a"]["seq"]
+    await harness.wait_for(lambda: b.status()["peers"]["a"]["seq"] > seq + 3, what="a's beats on the new device")
+    a_seq = a.status()["peers"]["b"]["seq"]
+    await harness.wait_for(lambda: a.status()["peers"]["b"]["seq"] > a_seq + 3, what="b's beats read again")
+    assert "heartbeat.peer.dead" not in harness.kinds("a") + harness.kinds("b")
