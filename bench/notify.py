@@ -13,9 +13,11 @@ each for a new subject, so each opens one alert.
 * Accepted by snmptrapd: the clock read when snmptrapd's output line for that trap reaches the bench
   (snmptrapd runs in the foreground, one line a trap, read as it arrives).
 
-The baseline, in the same run against the same two servers, is the floor without faultmgr: aiosmtplib sending
-an equivalent message directly, and pysnmp sending the same FAULTMGR-MIB trap directly, timed from just
-before the send call to the same acceptance points. Ratios are faultmgr / baseline. Needs snmptrapd and the
+The baseline is the floor without faultmgr, against the same two servers: aiosmtplib sending an equivalent
+message directly and pysnmp sending the same FAULTMGR-MIB trap directly, timed from just before the send
+call to the same acceptance points. Its sends are interleaved with the injected events (half an interval
+after each), so both paths see the same machine load; ratios are faultmgr / baseline. The first few alerts
+of each path are a warm-up and not counted. The daemon's journal starts empty. Needs snmptrapd and the
 standard SMIv2 MIB modules (Debian packages snmptrapd and erlang-snmp).
 
     python bench/notify.py [--quick] [--json] [--alerts N] [--interval SECONDS]
