@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-class AlertState(str, enum.Enum):
+class AlertState(enum.StrEnum):
     """Life of an alert: ``pending`` while a ``for:`` condition waits, then ``firing``, then ``resolved``."""
 
     PENDING = "pending"

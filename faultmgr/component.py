@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from faultmgr.runtime import Runtime
 
 
-class Component(abc.ABC):
+class Component:
     """What detectors, actions and notifiers share: a name, validated settings and the runtime."""
 
     #: Settings model; subclasses replace it with their own :class:`PluginSettings` subclass.
@@ -97,7 +97,7 @@ class ActionResult:
         return f"ActionResult(ok={self.ok}, detail={self.detail!r})"
 
 
-class Action(Component):
+class Action(Component, abc.ABC):
     """Does something about an alert (move a VIP, reweight a server, run a command).
 
     :meth:`run` is called at most once per alert firing (the engine records the run before it starts, so a
@@ -124,7 +124,7 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
-class Notifier(Component):
+class Notifier(Component, abc.ABC):
     """Delivers a :class:`~faultmgr.alert.Notification` to people or systems.
 
     :meth:`send` raises :class:`DeliveryError` when delivery failed; the outbox retries it with backoff and

@@ -131,8 +131,8 @@ class Daemon:
     def _wire(self) -> None:
         self.runner.instances = {name: (self.instances["action"][name], inst.settings)
                                  for name, inst in self.config.actions.items() if name in self.instances["action"]}
-        channels = {name: Channel(name, self.instances["receiver"][name], inst.settings.retry,
-                                  inst.settings.fallback)  # type: ignore[arg-type]
+        channels = {name: Channel(name, self.instances["receiver"][name],  # type: ignore[arg-type]
+                                  inst.settings.retry, inst.settings.fallback)
                     for name, inst in self.config.receivers.items() if name in self.instances["receiver"]}
         self.outbox.start(channels)
 

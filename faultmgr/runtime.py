@@ -14,7 +14,7 @@ from faultmgr.event import Event
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from faultmgr.config.model import Config
+    from faultmgr.config.build import Config
     from faultmgr.store import KeyValueStore
 
 

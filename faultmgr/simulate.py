@@ -9,8 +9,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from faultmgr.alert import AlertView
 from faultmgr.clock import VirtualClock
 from faultmgr.config.build import Config
 from faultmgr.engine.effects import RecordedActions, Recorder
@@ -96,8 +97,8 @@ def timeline_lines(sim: Simulation) -> list[str]:
             assert isinstance(item, Event)
             lines.append(f"{at}  event     {item.kind} {item.subject} ({item.severity}) from {item.source}")
         elif what == "alert":
-            alert, change = item  # type: ignore[misc]
-            lines.append(f"{at}  alert     #{alert.id} {alert.rule} on {alert.subject}: {change}")
+            view, change = cast(tuple[AlertView, str], item)
+            lines.append(f"{at}  alert     #{view.id} {view.rule} on {view.subject}: {change}")
         elif what == "notify":
             lines.append(f"{at}  notify    {item.receiver}: {item.title}")  # type: ignore[attr-defined]
         elif what == "actions":
@@ -114,8 +115,8 @@ def timeline_json(sim: Simulation) -> list[dict[str, Any]]:
         if what == "event":
             out.append({"type": "event", "at": when, **item.to_dict()})  # type: ignore[attr-defined]
         elif what == "alert":
-            alert, change = item  # type: ignore[misc]
-            out.append({"type": "alert", "at": when, "change": change, "alert": alert.to_dict()})
+            view, change = cast(tuple[AlertView, str], item)
+            out.append({"type": "alert", "at": when, "change": change, "alert": view.to_dict()})
         elif what == "notify":
             out.append({"type": "notification", "at": when, **item.to_dict()})  # type: ignore[attr-defined]
         elif what == "actions":

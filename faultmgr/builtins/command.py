@@ -7,6 +7,7 @@ values passed as environment variables and JSON (never interpolated into a shell
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -55,10 +56,8 @@ async def run_program(argv: list[str], env: dict[str, str], stdin: bytes, timeou
     try:
         out, _ = await asyncio.wait_for(proc.communicate(stdin), timeout)
     except (TimeoutError, asyncio.CancelledError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         await proc.wait()
         raise
     return proc.returncode or 0, out.decode("utf-8", "replace")

@@ -49,7 +49,7 @@ class WebhookNotifier(Notifier):
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
                 str(self.settings.url), data=body, headers=headers,
-                ssl=None if self.settings.verify_tls else False,
+                ssl=self.settings.verify_tls,
             ) as resp:
                 text = (await resp.text())[:200]
                 if resp.status == 429 or resp.status >= 500:

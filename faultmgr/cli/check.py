@@ -7,6 +7,7 @@ import click
 from faultmgr.cli.common import config_paths, plugins_for, report_plugin_failures
 from faultmgr.config.build import load
 from faultmgr.config.errors import ConfigError
+from faultmgr.runtime import Runtime
 
 
 @click.command("check")
@@ -49,9 +50,7 @@ def check_command(paths: tuple[str, ...], quiet: bool) -> None:
     raise SystemExit(1 if cfg.warnings else 0)
 
 
-def _check_runtime() -> object:
-    from faultmgr.runtime import Runtime
-
+def _check_runtime() -> Runtime:
     return Runtime(emit=lambda _event: None, dry_run=True)
 
 

@@ -14,6 +14,17 @@ from faultmgr.plugin.manager import Plugins, load_plugins
 
 DEFAULT_CONFIG = "/etc/faultmgr/faultmgr.yaml"
 CONFIG_ENV = "FAULTMGR_CONFIG"
+EXIT_USER_ERROR = 2
+
+
+class UserError(click.ClickException):
+    """A mistake of the user's (bad rule file, unknown receiver, daemon not reachable): one line on stderr,
+    exit code 2, no traceback."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"faultmgr: {self.format_message()}", err=True)
 
 
 def config_paths(paths: Sequence[str]) -> list[str]:

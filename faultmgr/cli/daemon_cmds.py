@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from faultmgr.cli.common import config_paths, load_or_exit
+from faultmgr.cli.common import UserError, config_paths, load_or_exit
 from faultmgr.control import ControlError, request
 from faultmgr.logs import setup as setup_logging
 
@@ -42,7 +42,7 @@ def run_command(config: tuple[str, ...], dry_run: bool) -> None:
     try:
         code = asyncio.run(daemon.run())
     except StartupError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UserError(str(exc)) from None
     raise SystemExit(code)
 
 
@@ -65,7 +65,7 @@ def _ask(config: tuple[str, ...], cmd: str, **args: Any) -> dict[str, Any]:
     try:
         return request(_socket(config), cmd, **args)
     except ControlError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UserError(str(exc)) from None
 
 
 def _when(ts: float | None) -> str:
@@ -85,7 +85,7 @@ def reload_command(config: tuple[str, ...]) -> None:
         if getattr(exc, "errors", None):
             for line in exc.errors:  # type: ignore[attr-defined]
                 click.echo(line, err=True)
-        raise click.ClickException(str(exc)) from None
+        raise UserError(str(exc)) from None
     click.echo(f"reloaded; changed: {', '.join(answer.get('changed', [])) or 'nothing'}")
 
 

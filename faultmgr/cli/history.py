@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from faultmgr.cli.common import config_paths, load_or_exit
+from faultmgr.cli.common import UserError, config_paths, load_or_exit
 from faultmgr.config.types import parse_duration
 from faultmgr.engine.journal import Journal
 
@@ -32,7 +32,7 @@ def history_command(config: tuple[str, ...], kind: str | None, subject: str | No
     cfg, _ = load_or_exit(config_paths(config))
     path = Path(cfg.daemon.state_dir) / "journal.db"
     if not path.exists():
-        raise click.ClickException(f"no journal at {path} (has the daemon run with this config?)")
+        raise UserError(f"no journal at {path} (has the daemon run with this config?)")
     journal = Journal(path)
     try:
         if what == "events":

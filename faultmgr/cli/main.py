@@ -9,17 +9,6 @@ import click
 from faultmgr import __version__
 from faultmgr.cli import check, daemon_cmds, history, notify_test, plugins_cmd, schema_cmd, simulate
 
-EXIT_USER_ERROR = 2
-
-
-class UserError(click.ClickException):
-    """A mistake of the user's (bad rule file, daemon not reachable): one line, exit code 2, no traceback."""
-
-    exit_code = EXIT_USER_ERROR
-
-    def show(self, file: object = None) -> None:
-        click.echo(f"faultmgr: {self.format_message()}", err=True)
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="faultmgr")

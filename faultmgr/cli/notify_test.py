@@ -8,7 +8,7 @@ import time
 import click
 
 from faultmgr.alert import AlertView, Notification
-from faultmgr.cli.common import config_paths, load_or_exit
+from faultmgr.cli.common import UserError, config_paths, load_or_exit
 from faultmgr.component import DeliveryError
 from faultmgr.runtime import Runtime
 
@@ -27,11 +27,11 @@ def notify_test_command(config: tuple[str, ...], receiver: str, message: str) ->
     cfg, _ = load_or_exit(config_paths(config))
     inst = cfg.receivers.get(receiver)
     if inst is None:
-        raise click.ClickException(f"no receiver {receiver!r} (defined: {', '.join(sorted(cfg.receivers))})")
+        raise UserError(f"no receiver {receiver!r} (defined: {', '.join(sorted(cfg.receivers))})")
     notifier = inst.cls(receiver, inst.settings, Runtime(emit=lambda _e: None))
     problems = notifier.check()
     if problems:
-        raise click.ClickException(f"receiver {receiver!r}: {'; '.join(problems)}")
+        raise UserError(f"receiver {receiver!r}: {'; '.join(problems)}")
     now = time.time()
     alert = AlertView(0, "test", "notify-test", "faultmgr", "info", "firing", {"rule": "notify-test"},
                       {"summary": message}, now, None, now)
@@ -41,7 +41,8 @@ def notify_test_command(config: tuple[str, ...], receiver: str, message: str) ->
     async def send() -> str:
         await notifier.start()
         try:
-            return await notifier.send(note)
+            receipt: str = await notifier.send(note)  # type: ignore[attr-defined]
+            return receipt
         finally:
             await notifier.stop()
 

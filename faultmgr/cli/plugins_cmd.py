@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -18,7 +19,7 @@ def plugins_command(as_json: bool, verbose: bool) -> None:
     Example: FAULTMGR_DISABLE_PLUGINS=snmp faultmgr plugins
     """
     plugins = load_plugins()
-    rows = [{"name": p.name, "kinds": p.kinds, "registers": p.registered, "distribution": p.distribution,
+    rows: list[dict[str, Any]] = [{"name": p.name, "kinds": p.kinds, "registers": p.registered, "distribution": p.distribution,
              "version": p.version, "status": "loaded"} for p in plugins.loaded]
     rows += [{"name": f.name, "kinds": [], "registers": {}, "distribution": f.distribution, "version": f.version,
               "status": f"failed: {f.error}"} for f in plugins.failures]

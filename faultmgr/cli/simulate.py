@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from faultmgr.cli.common import load_or_exit
+from faultmgr.cli.common import UserError, load_or_exit
 from faultmgr.config.types import parse_duration
 from faultmgr.simulate import EventFileError, Simulation, read_events, timeline_json, timeline_lines
 
@@ -33,7 +33,7 @@ def simulate_command(config: tuple[str, ...], events: str, settle: str, as_json:
     try:
         items = read_events(Path(events), sim.clock.now())
     except EventFileError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UserError(str(exc)) from None
     try:
         settle_s = parse_duration(settle)
     except ValueError as exc:

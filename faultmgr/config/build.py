@@ -5,6 +5,7 @@ Every problem is collected (not just the first) as a positioned :class:`ConfigIs
 
 from __future__ import annotations
 
+import builtins
 import glob
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ class Instance:
     name: str
     kind: str
     type: str
-    cls: type[Component]
+    cls: builtins.type[Component]
     settings: Any
     plugin: str
 
@@ -249,7 +250,8 @@ def _references(cfg: Config, positions: Positions) -> list[ConfigIssue]:
     other errors, or a receiver that is itself invalid, still gets its references checked."""
     issues: list[ConfigIssue] = []
     raw = cfg.raw
-    declared = {s: raw.get(s) if isinstance(raw.get(s), dict) else {} for s in INSTANCE_SECTIONS}
+    declared: dict[str, dict[str, Any]] = {s: raw[s] if isinstance(raw.get(s), dict) else {}
+                                           for s in INSTANCE_SECTIONS}
 
     def ref(path: tuple[Any, ...], name: Any, section: str, what: str) -> None:
         table = declared[section]
@@ -259,7 +261,7 @@ def _references(cfg: Config, positions: Positions) -> list[ConfigIssue]:
                                                    if table else f"no {what}s are defined")
         issues.append(positions.issue(path, f"{what} {name!r} is not defined", hint, value=True))
 
-    rules = raw.get("rules") if isinstance(raw.get("rules"), dict) else {}
+    rules: dict[str, Any] = raw["rules"] if isinstance(raw.get("rules"), dict) else {}
     for rname, rule in rules.items():
         if not isinstance(rule, dict):
             continue
@@ -301,7 +303,8 @@ def build(docs: list[Document], plugins: Plugins, files: list[str] | None = None
     issues += found
     daemon, found = _single("daemon", merged.get("daemon"), DaemonSection, positions)
     issues += found
-    registries = {"detectors": plugins.detectors, "actions": plugins.actions, "receivers": plugins.notifiers}
+    registries: dict[str, TypeRegistry[Any]] = {"detectors": plugins.detectors, "actions": plugins.actions,
+                                                "receivers": plugins.notifiers}
     tables: dict[str, dict[str, Instance]] = {}
     for section, registry in registries.items():
         tables[section], found = _instances(section, merged.get(section, {}), registry, plugins, positions)
@@ -319,12 +322,12 @@ def build(docs: list[Document], plugins: Plugins, files: list[str] | None = None
         except ValidationError as exc:
             issues += issues_from(exc, positions, ("inhibit", i), InhibitSection, f"inhibit rule #{i + 1}")
     sections: dict[str, Any] = {}
-    for section in plugins.sections:
-        if section.name in merged:
+    for extra in plugins.sections:
+        if extra.name in merged:
             try:
-                sections[section.name] = section.model.model_validate(merged[section.name])
+                sections[extra.name] = extra.model.model_validate(merged[extra.name])
             except ValidationError as exc:
-                issues += issues_from(exc, positions, (section.name,), section.model, f"section {section.name!r}")
+                issues += issues_from(exc, positions, (extra.name,), extra.model, f"section {extra.name!r}")
     cfg = Config(files or sorted({d.file for d in docs}), daemon, plugins_cfg, tables["detectors"],
                  tables["actions"], tables["receivers"], rules, inhibit, sections, raw=merged)
     issues += _references(cfg, positions)

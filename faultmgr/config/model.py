@@ -86,7 +86,8 @@ class ReceiverCore(Strict):
     send_resolved: bool = Field(True, description="also notify when alerts resolve")
     fallback: str | None = Field(None, description="receiver tried when this one keeps failing")
     rate_limit: RateLimit | None = Field(None, description="cap on notifications (storm control)")
-    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="retries from the outbox")
+    retry: RetryPolicy = Field(default_factory=lambda: RetryPolicy.model_validate({}),
+                              description="retries from the outbox")
     description: str = Field("", description="free text for people")
 
 

@@ -70,8 +70,9 @@ def reference(plugins: Plugins) -> str:
     for title, model in (("daemon", DaemonSection), ("plugins", PluginsSection)):
         out += [f"## `{title}:`", "", (model.__doc__ or "").strip(), "", *fields_table(model), ""]
     for section, (kind, core) in INSTANCE_SECTIONS.items():
-        registry = {"detectors": plugins.detectors, "actions": plugins.actions,
-                    "receivers": plugins.notifiers}[section]
+        registries: dict[str, Any] = {"detectors": plugins.detectors, "actions": plugins.actions,
+                                      "receivers": plugins.notifiers}
+        registry = registries[section]
         out += [f"## `{section}:`", "", f"A mapping of names to {kind} instances. Keys every {kind} has:", "",
                 *fields_table(core), ""]
         for reg in registry:
@@ -85,7 +86,7 @@ def reference(plugins: Plugins) -> str:
     out += ["## `rules:`", "", "A mapping of rule names to rules.", "", *fields_table(RuleSection), "",
             "### Conditions (`match:`, each item of `all:`/`any:`, `resolve:`)", "", *fields_table(MatchSpec), "",
             "## `inhibit:`", "", (InhibitSection.__doc__ or "").strip(), "", *fields_table(InhibitSection), ""]
-    for section in plugins.sections:
-        out += [f"## `{section.name}:` (plugin `{section.plugin}`)", "", section.description, "",
-                *fields_table(section.model), ""]
+    for extra in plugins.sections:
+        out += [f"## `{extra.name}:` (plugin `{extra.plugin}`)", "", extra.description, "",
+                *fields_table(extra.model), ""]
     return "\n".join(out).rstrip() + "\n"

@@ -22,19 +22,22 @@ def _typed(core: type[BaseModel], cls: Any, type_name: str, kind: str) -> type[B
     described = cls.summary or f"{kind} type {type_name}"
     return create_model(  # type: ignore[call-overload,no-any-return]
         f"{kind.capitalize()}_{safe}", __base__=base,
-        type=(Literal[type_name], Field(description=described)),
+        type=(Literal[type_name], Field(description=described)),  # type: ignore[arg-type]
     )
 
 
 def _section_type(section: str, plugins: Plugins) -> Any:
     kind, core = INSTANCE_SECTIONS[section]
-    registry = {"detectors": plugins.detectors, "actions": plugins.actions, "receivers": plugins.notifiers}[section]
+    registries: dict[str, Any] = {"detectors": plugins.detectors, "actions": plugins.actions,
+                                  "receivers": plugins.notifiers}
+    registry = registries[section]
     models = [_typed(core, reg.cls, reg.name, kind) for reg in registry]
     if not models:
         return dict[str, core]  # type: ignore[valid-type]
     if len(models) == 1:
         return dict[str, models[0]]  # type: ignore[valid-type]
-    return dict[str, Annotated[Union[tuple(models)], Field(discriminator="type")]]  # type: ignore[valid-type]  # noqa: UP007
+    union: Any = Union[tuple(models)]  # noqa: UP007
+    return dict[str, Annotated[union, Field(discriminator="type")]]  # type: ignore[valid-type]
 
 
 def rules_model(plugins: Plugins) -> type[BaseModel]:

@@ -85,6 +85,7 @@ class _Converter:
                 self._check_tag(node, "tag:yaml.org,2002:seq")
                 return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
             self._check_tag(node, "tag:yaml.org,2002:map")
+            assert isinstance(node, yaml.MappingNode)
             return self._mapping(node, path, depth)
         finally:
             self.stack.discard(id(node))

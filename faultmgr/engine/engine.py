@@ -132,9 +132,9 @@ class Engine:
         candidates = set(self.active_by_subject.get(event.subject, ())) if event.is_recovery else set()
         candidates.update(r.name for r in self.resolvers)
         for name in candidates:
-            rule = self.rules.get(name)
-            if rule is not None:
-                changed.extend((rule, key) for key in rule.deactivate(event))
+            found = self.rules.get(name)
+            if found is not None:
+                changed.extend((found, key) for key in found.deactivate(event))
         for rule, key in changed:
             self._evaluate(rule, key, event)
         self._route_pending()
@@ -170,13 +170,13 @@ class Engine:
         elif not holds and state.holding:
             state.holding = False
             state.pending_since = None
-            alert = self.alerts.get(rule.fingerprint(key))
-            if alert is not None and alert.is_firing:
-                self._resolve_alert(alert, event, now)
-            elif alert is not None:
-                alert.state = AlertState.RESOLVED.value
-                alert.ends_at = now
-                self.alerts.save(alert)
+            live = self.alerts.get(rule.fingerprint(key))
+            if live is not None and live.is_firing:
+                self._resolve_alert(live, event, now)
+            elif live is not None:
+                live.state = AlertState.RESOLVED.value
+                live.ends_at = now
+                self.alerts.save(live)
         if not holds and not any(c.active or c.hits for c in state.conditions.values()):
             rule.states.pop(key, None)
             for _, subject in state.conditions:
@@ -281,8 +281,8 @@ class Engine:
         self._escalate(now)
 
     def _flapping_stopped(self, fp: str, now: float) -> None:
-        alert = self.alerts.get(fp)
-        record = alert or next((a for a in (self.alerts.by_id(r["id"]) for r in self.journal.alerts()
+        live = self.alerts.get(fp)
+        record = live or next((a for a in (self.alerts.by_id(r["id"]) for r in self.journal.alerts()
                                             if r["fingerprint"] == fp) if a), None)
         if record is None:
             return

@@ -100,7 +100,8 @@ class Journal:
                before_id: int | None = None) -> list[dict[str, Any]]:
         """Events, newest first, filtered (``kind`` and ``subject`` accept SQL-free globs: ``*`` and ``?``)."""
         self.flush_events()
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         for column, value in (("kind", kind), ("subject", subject), ("source", source)):
             if value:
                 where.append(f"{column} GLOB ?")

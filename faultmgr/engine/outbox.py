@@ -8,6 +8,7 @@ fallback receiver.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -165,10 +166,8 @@ class Outbox:
             wait = next_at - self.clock.now()
             if wait > 0:
                 wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
                 continue
             try:
                 notification = Notification.from_dict(json.loads(payload))

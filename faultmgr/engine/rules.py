@@ -94,7 +94,7 @@ class CompiledRule:
         """Resolve what ``event`` resolves; returns the keys whose state changed."""
         changed = []
         for key, state in self.states.items():
-            for (idx, subject), cond in state.conditions.items():
+            for (_idx, subject), cond in state.conditions.items():
                 if subject != event.subject:
                     continue
                 if cond.active and self.resolves(cond, event):

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -93,8 +93,8 @@ class Plugins:
         # historic: every plugin registered from now on gets this call as it registers
         self.pm.hook.faultmgr_addhooks.call_historic(kwargs={"pluginmanager": self.pm})
         self.detectors: TypeRegistry[Detector] = TypeRegistry("detector", Detector)
-        self.actions: TypeRegistry[Action] = TypeRegistry("action", Action)
-        self.notifiers: TypeRegistry[Notifier] = TypeRegistry("notifier", Notifier)
+        self.actions: TypeRegistry[Action] = TypeRegistry("action", Action)  # type: ignore[type-abstract]
+        self.notifiers: TypeRegistry[Notifier] = TypeRegistry("notifier", Notifier)  # type: ignore[type-abstract]
         self.sections = SectionRegistry()
         self.loaded: list[PluginInfo] = []
         self.failures: list[PluginFailure] = []
@@ -181,9 +181,9 @@ class Plugins:
         tracer = log.getChild("trace")
         if os.environ.get(TRACE_ENV) == "1":
             tracer.info("%s -> %s", hook_name, impl.plugin_name)
-        result = impl.function(registry=registry)
+        result: Any = impl.function(registry=registry)
         if hasattr(result, "__await__"):
-            result.close()  # type: ignore[union-attr]
+            result.close()
             raise TypeError(f"{hook_name} returned a coroutine: hooks must be synchronous (def, not async def)")
 
 
@@ -197,11 +197,11 @@ def enable_tracing(pm: pluggy.PluginManager) -> None:
         tracer.setLevel(logging.INFO)
         tracer.propagate = False
 
-    def before(hook_name: str, impls: list[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
         tracer.info("call %s(%s) -> %s", hook_name, ", ".join(sorted(kwargs)),
                     ", ".join(i.plugin_name for i in impls))
 
-    def after(outcome: Any, hook_name: str, impls: list[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+    def after(outcome: Any, hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
         exc = outcome.exception
         tracer.info("done %s%s", hook_name, f" raised {exc!r}" if exc else "")
 

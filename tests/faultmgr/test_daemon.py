@@ -111,7 +111,7 @@ def test_bad_reload_is_refused_and_the_old_config_keeps_running(daemon: Running)
     daemon.wait_for(lambda: len(daemon.sent()) == 1, "the page")
     daemon.rules.write_text(daemon.rules.read_text().replace("type: log", "type: lgo"))
     result = daemon.cli("reload")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "config refused (1 error(s)); the old one keeps running" in result.stderr
     assert "unknown receiver type 'lgo' — did you mean 'log'?" in result.stderr
     daemon.inject("web2")
@@ -136,7 +136,7 @@ def test_cli_says_clearly_when_no_daemon_runs(tmp_path: Path) -> None:
     rules.write_text(f"daemon: {{state_dir: {tmp_path}}}\nreceivers: {{o: {{type: log}}}}\n")
     result = subprocess.run([sys.executable, "-m", "faultmgr", "alerts", "-c", str(rules)], capture_output=True,
                             text=True, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().endswith(f"no daemon is running (no control socket at {tmp_path}/control.sock)")
     with pytest.raises(ControlError):
         request(tmp_path / "control.sock", "status")

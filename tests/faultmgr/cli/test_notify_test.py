@@ -67,8 +67,6 @@ def test_server_down_is_a_transient_failure(tmp_path: Path, smtp: SmtpServer) ->
     assert smtp.messages == []
 
 
-@pytest.mark.xfail(strict=True, reason="core: notify-test raises click.ClickException (exit 1) for an unknown "
-                                       "receiver instead of the CLI's UserError (exit 2); reported to the lead")
 def test_unknown_receiver_is_a_one_line_user_error(tmp_path: Path) -> None:
     done = notify_test(write_config(tmp_path, 25), "no-such-receiver")
     assert done.returncode == 2
