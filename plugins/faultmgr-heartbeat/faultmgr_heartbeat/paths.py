@@ -70,6 +70,16 @@ class HeartbeatPath(abc.ABC):
         return {"type": self.kind}
 
 
+def resolve(host: str, port: int) -> tuple[str, int]:
+    """An IPv4 address for ``host`` (a name or an address); ``OSError`` naming the host if none."""
+    try:
+        info = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+    except socket.gaierror as exc:
+        raise OSError(exc.errno, f"cannot resolve {host}: {exc.strerror}") from None
+    address = info[0][4]
+    return str(address[0]), int(address[1])
+
+
 class DatagramPath(HeartbeatPath):
     """What the UDP paths share: one socket, a list of destinations."""
 
@@ -125,9 +135,11 @@ class UdpPath(DatagramPath):
     def __init__(self, name: str, settings: UdpPathSettings) -> None:
         super().__init__(name)
         self.bind = parse_address(settings.bind)
-        self.destinations = [parse_address(target) for target in settings.targets]
+        self.targets = [parse_address(target) for target in settings.targets]
 
     def open(self) -> None:
+        # Names are resolved once, here: a DNS lookup per beat would make beats wait for the resolver.
+        self.destinations = [resolve(host, port) for host, port in self.targets]
         self.sock = self._socket()
         self.sock.bind(self.bind)
 

@@ -144,3 +144,16 @@ def test_settings_validate_timing_and_registration() -> None:
         HeartbeatDetector.Settings(**{**base, "paths": [{"type": "carrier-pigeon"}]})
     settings = HeartbeatDetector.Settings(**base, keepalive="200ms", warntime="600ms", deadtime="1s")
     assert settings.deadtime == 1.0 and settings.node  # node defaults to the host name
+
+
+async def test_target_names_are_resolved_once_at_start(harness: Any) -> None:
+    pa, pb = harness.free_port(), harness.free_port()
+    a = await harness.start("a", peers=["b"], paths=[{"type": "udp", "bind": f"127.0.0.1:{pa}",
+                                                       "targets": [f"localhost:{pb}"]}])
+    b = await harness.start("b", peers=["a"], paths=[harness.udp_path(pb, pa)])
+    await harness.wait_for(lambda: b.peer_state("a") == "up", what="a heard via a resolved name")
+    assert a.status()["paths"]["udp0"]["targets"] == f"127.0.0.1:{pb}"
+    unresolvable = harness.build("c", peers=["a"], paths=[{"type": "udp", "bind": "127.0.0.1:0",
+                                                           "targets": ["no-such-host.invalid:694"]}])
+    with pytest.raises(OSError, match="no-such-host.invalid"):
+        await unresolvable.start()
