@@ -1,0 +1,127 @@
+"""``faultmgr demo``: build the cluster, run the story, print the timeline, and clean everything up.
+
+Clean-up runs whatever ends the demo: the story finishing, an error, Ctrl-C (SIGINT), SIGTERM or SIGHUP
+(the terminal closing): the signals are turned into an exception so the ``finally`` block always runs, and a
+second Ctrl-C during clean-up is ignored rather than leaving half a lab behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from faultmgr_demo.cluster import Cluster, DemoError
+from faultmgr_demo.hosts import Hosts, LoopbackHosts, NamespaceHosts, new_tag
+from faultmgr_demo.progress import Progress
+from faultmgr_demo.story import Story
+from faultmgr_demo.timeline import as_json, render
+from faultmgr_demo.topology import Layout
+
+FORCE_LOOPBACK_ENV = "FAULTMGR_DEMO_FORCE_LOOPBACK"
+
+
+class Stopped(Exception):
+    """A signal asked the demo to stop."""
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+def choose_mode(loopback: bool) -> tuple[str, str | None]:
+    """``("netns", None)`` or ``("loopback", why)``."""
+    if loopback or os.environ.get(FORCE_LOOPBACK_ENV) == "1":
+        return "loopback", "loopback story requested"
+    if os.geteuid() != 0:
+        return "loopback", "not root: running the same story on loopback, with the VIP and pool actions in dry run"
+    if shutil.which("ip") is None:
+        return "loopback", "no `ip` command (iproute2): running the story on loopback in dry run"
+    return "netns", None
+
+
+def missing_programs() -> list[str]:
+    """Debian packages the demo needs and does not find."""
+    return [package for program, package in (("haproxy", "haproxy"),) if shutil.which(program) is None]
+
+
+@click.command("demo")
+@click.option("--json", "json_output", is_flag=True, help="print the timeline as one JSON object")
+@click.option("--keep", is_flag=True, help="leave the cluster running after the story, until Ctrl-C")
+@click.option("--loopback", is_flag=True, help=f"run the loopback story (dry run) even as root "
+                                               f"(also: {FORCE_LOOPBACK_ENV}=1)")
+def demo_command(json_output: bool, keep: bool, loopback: bool) -> None:
+    """Build a small HA cluster on this machine and break it, one fault after another.
+
+    As root: network namespaces with two head nodes sharing a VIP, three real servers behind an HAProxy pool,
+    a client, an eHB watcher, and local SMTP and SNMP sinks, all run by real faultmgr daemons. A real server
+    fails and comes back, the primary head dies, forged heartbeats arrive, both heads die; the timeline says
+    what was detected and when, what was done, who was paged, and how long the client's service was
+    interrupted. Without root the same story runs on loopback, with the VIP and pool actions in dry run.
+    Everything it creates is removed at the end, also on Ctrl-C. About a minute.
+
+    Example: sudo faultmgr demo
+    """
+    mode, why = choose_mode(loopback)
+    if why and not json_output:
+        click.echo(f"faultmgr demo: {why}", err=True)
+    missing = missing_programs()
+    if missing:
+        raise click.ClickException(f"the demo needs {', '.join(missing)}: apt-get install {' '.join(missing)}")
+    layout = Layout.namespaces() if mode == "netns" else Layout.loopback()
+    tag = new_tag()
+    hosts: Hosts = NamespaceHosts(layout, tag) if mode == "netns" else LoopbackHosts(layout, tag)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
+    cluster = Cluster(hosts, layout, workdir)
+    info: dict[str, Any] = {
+        "mode": mode, "dry_run": layout.dry_run, "lab": tag, "workdir": str(workdir),
+        "where": (f"network namespaces {tag}-* (root)" if mode == "netns"
+                  else "loopback, no root")}
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    failed = True
+    try:
+        with Progress() as progress:
+            started = time.monotonic()
+            cluster.up(progress.step)
+            progress.note(f"cluster up in {time.monotonic() - started:.1f}s ({info['where']}; files in {workdir})")
+            stages = Story(cluster, progress).run()
+            info["elapsed_s"] = round(time.monotonic() - started, 1)
+        click.echo(as_json(info, stages) if json_output else render(info, stages))
+        failed = False
+        if keep:
+            _keep(cluster)
+    except DemoError as exc:
+        raise click.ClickException(f"{exc}; files kept in {workdir}") from None
+    except (KeyboardInterrupt, Stopped) as exc:
+        click.echo(f"\nfaultmgr demo: stopped ({exc or 'SIGINT'}); cleaning up", err=True)
+        raise SystemExit(130) from None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        cluster.down()
+        if not failed or not isinstance(hosts, NamespaceHosts):
+            shutil.rmtree(workdir, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _keep(cluster: Cluster) -> None:
+    """Bring both heads back and wait for Ctrl-C, saying how to look at the cluster meanwhile."""
+    for head in ("head-a", "head-b"):
+        cluster.power_on_head(head)
+    rule_files = {node: cluster.configs.rule_file(node) for node in ("head-a", "head-b", "watcher")}
+    click.echo("\nThe cluster keeps running (both heads booted again). Try:", err=True)
+    for node, path in rule_files.items():
+        click.echo(f"  faultmgr alerts -c {path}      # {node}", err=True)
+    click.echo(f"  faultmgr history --what actions -c {rule_files['head-a']}", err=True)
+    click.echo("Ctrl-C stops it and removes everything.", err=True)
+    while True:
+        time.sleep(3600)
