@@ -14,6 +14,7 @@ from faultmgr.config.types import check_private_file, format_duration
 from faultmgr.event import Severity
 from faultmgr.runtime import Runtime
 from faultmgr_probes.checks import build_check
+from faultmgr_probes.deadlines import Deadlines
 from faultmgr_probes.maintenance import Maintenance
 from faultmgr_probes.result import CheckResult, ProbeFn, Status
 from faultmgr_probes.schedule import ConcurrencyLimit, LatenessHistogram, SlotSchedule
@@ -85,6 +86,7 @@ class ProbeDetector(Detector):
         self.lateness = LatenessHistogram()
         self.started_checks = 0
         self._limit = ConcurrencyLimit(settings.concurrency)
+        self._deadlines = Deadlines(settings.checktimeout)
         self._tasks: set[asyncio.Task[CheckResult]] = set()
         self._scheduler: AsyncIOScheduler | None = None
         self._own_scheduler = False
@@ -135,6 +137,7 @@ class ProbeDetector(Detector):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._deadlines.close()
 
     # -- running checks -----------------------------------------------------------------------------
 
@@ -159,7 +162,7 @@ class ProbeDetector(Detector):
                 self.started_checks += 1
                 attempt = 1
                 while True:
-                    result = await self.attempt(check.probe, settings.checktimeout)
+                    result = await self.attempt(check.probe)
                     if result.passed or attempt > settings.retries:
                         break
                     attempt += 1
@@ -169,17 +172,25 @@ class ProbeDetector(Detector):
         finally:
             check.running = False
 
-    async def attempt(self, probe: ProbeFn, timeout: float) -> CheckResult:
-        """One attempt under the timeout; an exception from a check becomes an UNKNOWN result."""
+    async def attempt(self, probe: ProbeFn) -> CheckResult:
+        """One attempt under ``checktimeout``; an exception from a check becomes an UNKNOWN result."""
+        timeout = self.settings.checktimeout
         started = time.perf_counter()
+        deadline = self._deadlines.arm()
         try:
-            async with asyncio.timeout(timeout):
-                result = await probe(timeout)
-        except TimeoutError:
+            result = await probe(timeout)
+        except asyncio.CancelledError:
+            if not deadline.expired:
+                raise  # stop(), not our timeout
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
             result = CheckResult.critical(f"timed out after {format_duration(timeout)}")
         except Exception as exc:  # a bug in one check type must not stop the others
             self.log.exception("check failed with an error")
             result = CheckResult(Status.UNKNOWN, f"check error: {exc}")
+        finally:
+            self._deadlines.disarm(deadline)
         result.latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
         return result
 

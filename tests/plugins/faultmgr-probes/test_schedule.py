@@ -63,3 +63,37 @@ def test_lateness_histogram() -> None:
     histogram.add(-0.5)  # early counts as on time
     histogram.add(99.0)  # beyond the last bucket lands in it
     assert histogram.percentile(0.5) == 49.0 and histogram.percentile(1.0) == 10000.0
+
+
+async def test_deadlines_cancel_late_attempts_only() -> None:
+    from faultmgr_probes.deadlines import Deadlines
+
+    deadlines = Deadlines(0.05, resolution=0.01)
+    outcomes: list[str] = []
+
+    async def attempt(seconds: float) -> None:
+        deadline = deadlines.arm()
+        try:
+            await asyncio.sleep(seconds)
+            outcomes.append("done")
+        except asyncio.CancelledError:
+            outcomes.append("expired" if deadline.expired else "cancelled")
+        finally:
+            deadlines.disarm(deadline)
+
+    await asyncio.gather(attempt(0), attempt(5), attempt(0.001))
+    assert sorted(outcomes) == ["done", "done", "expired"]
+    assert deadlines._ticking is None and not deadlines.queue  # nothing left: the timer stopped too
+
+
+async def test_stop_is_not_taken_for_a_timeout(make_detector, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    hang = tmp_path / "hang"
+    hang.write_text("#!/bin/sh\nsleep 30\n")
+    hang.chmod(0o755)
+    detector = make_detector(targets=[{"name": "h", "type": "external", "command": [str(hang)]}],
+                             checktimeout="30s")
+    task = asyncio.create_task(detector.run_check(detector.checks[0]))
+    detector._tasks.add(task)
+    await asyncio.sleep(0.2)
+    await detector.stop()
+    assert task.cancelled() and detector.checks[0].state.runs == 0
