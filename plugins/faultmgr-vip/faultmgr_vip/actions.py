@@ -109,7 +109,7 @@ class VipTakeover(Action):
         try:
             if await holds(self.settings.interface, self.vip):
                 self._state["held"] = True
-                await self._announce()
+                self._spawn(self._announce())
                 self._start_refresh()
                 return ActionResult(True, f"{self.vip} already held on {self.settings.interface}; re-announced",
                                     {"changed": False})
@@ -140,25 +140,31 @@ class VipTakeover(Action):
                             {"changed": added, "mac": link.mac, "fence": fence_detail or None})
 
     async def _on_peer_back(self) -> ActionResult:
-        if self.settings.preferred or not self.settings.auto_failback:
-            try:
-                held = await holds(self.settings.interface, self.vip)
-            except AddressError as exc:
-                return ActionResult(False, str(exc))
-            if not held:
-                return ActionResult(True, "peer back; the address is not held here")
-            # The peer may have held the address meanwhile (a healed split brain, a cut link restored):
-            # announce again, or clients keep sending to the peer that is about to release it.
-            await self._announce()
-            return ActionResult(True, "peer back; keeping the address and announcing it again "
-                                      "(preferred node or auto_failback off)")
+        """The peer is heard again. Of two holders (a healed split brain) exactly one keeps the address: the
+        preferred node; a standby gives it back with ``auto_failback``, or when the peer holds it too."""
         try:
-            removed = await remove_address(self.settings.interface, self.vip)
+            if not await holds(self.settings.interface, self.vip):
+                return ActionResult(True, "peer back; the address is not held here")
+            if not self.settings.preferred:
+                if self.settings.auto_failback:
+                    return await self._yield("peer back; released {vip} (auto_failback)")
+                other = await self._other_holder()
+                if other is not None:
+                    return await self._yield(f"peer back and {other} holds {{vip}} too; released it here "
+                                             "(the preferred node keeps it)")
         except AddressError as exc:
             return ActionResult(False, str(exc))
+        # The peer may have held the address meanwhile (a healed split brain, a cut link restored):
+        # announce again, or clients keep sending to the peer that is releasing it (keepalived #166, #1528).
+        # The burst runs on its own: the action (and the next one queued for this alert) need not wait for it.
+        self._spawn(self._announce())
+        return ActionResult(True, "peer back; keeping the address and announcing it again", {"changed": False})
+
+    async def _yield(self, detail: str) -> ActionResult:
+        removed = await remove_address(self.settings.interface, self.vip)
         self._stop_refresh()
         self._mark(False)
-        return ActionResult(True, f"peer back; released {self.vip} (auto_failback)", {"changed": removed})
+        return ActionResult(True, detail.format(vip=self.vip), {"changed": removed})
 
     async def _guard(self, peer: str | None) -> str | None:
         """The reason to refuse takeover, or ``None`` when the evidence says go."""
@@ -207,7 +213,7 @@ class VipTakeover(Action):
                 self._state["yielded_to"] = other
                 self.log.warning("%s is also held by %s; released it here", self.vip, other)
                 return
-            await self._announce()
+            self._spawn(self._announce())
             self._start_refresh()
 
     # -- claiming at start -------------------------------------------------------------------------------

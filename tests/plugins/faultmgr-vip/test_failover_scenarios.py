@@ -100,6 +100,26 @@ def test_split_brain_is_settled_by_fencing(lab: Any, cluster_factory: Any) -> No
     assert "(fire): ok took over 10.77.0.100/24 on eth0 after fencing head-a" in cluster.log("head-b")
 
 
+@pytest.mark.parametrize("auto_failback", [True, False])
+def test_healed_split_brain_leaves_one_holder(lab: Any, cluster_factory: Any, auto_failback: bool) -> None:
+    """Without a fence both heads hold the VIP while they cannot hear each other; once they do again, the
+    standby releases it and the preferred head announces it, so the client ends up on one holder."""
+    cluster = cluster_factory(auto_failback=auto_failback)
+    start_all(lab, cluster)
+    lab.isolate_heads()
+    assert L.wait_for(lambda: holders(lab) == ["head-a", "head-b"], timeout=10), cluster.log("head-b")
+    poller = lab.poller(L.VIP4, PORT)
+    time.sleep(0.3)
+    lab.isolate_heads(on=False)
+    assert L.wait_for(lambda: holders(lab) == ["head-a"], timeout=10), (cluster.log("head-a"),
+                                                                        cluster.log("head-b"))
+    time.sleep(1.0)
+    assert holders(lab) == ["head-a"]
+    seen = poller.stop()
+    assert seen["last"] == "head-a", seen
+    assert L.wait_for(lambda: "keeping the address and announcing it again" in cluster.log("head-a"), timeout=5)
+
+
 def test_split_brain_without_quorum_evidence_keeps_one_holder(lab: Any, cluster_factory: Any) -> None:
     """Only the crossover link is cut: the peer is still heard on the segment, so nobody takes over."""
     cluster = cluster_factory()

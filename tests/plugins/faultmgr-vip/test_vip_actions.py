@@ -245,6 +245,18 @@ async def test_standby_gives_the_vip_back_when_the_alert_resolves(lab: Any, runt
     assert lab.has_address("head-b", "10.77.0.101")
 
 
+async def test_after_a_split_brain_the_standby_yields_even_without_failback(lab: Any, runtime: Runtime) -> None:
+    lab.exec("head-a", "ip", "addr", "add", L.VIP4, "dev", "eth0")
+    sticky = takeover(runtime, auto_failback=False, start_probe_timeout="300ms")
+    with lab.entered("head-b"):
+        assert (await sticky.run(ALERT, None)).ok  # both hold it now, as during a split brain
+        healed = await sticky.run(ALERT, None, resolved=True)
+        await sticky.stop()
+    assert healed.ok and "holds 10.77.0.100/24 too" in healed.detail, healed.detail
+    assert not lab.has_address("head-b", L.VIP4)
+    assert lab.has_address("head-a", L.VIP4)
+
+
 async def test_preferred_node_claims_at_start_unless_someone_answers(lab: Any, runtime: Runtime) -> None:
     lab.exec("head-b", "ip", "addr", "add", L.VIP4, "dev", "eth0")
     # The standby is alive: the split-brain guard would refuse a takeover, but claiming at start is not one.
