@@ -53,26 +53,19 @@ def nodes_view(daemon: Daemon) -> dict[str, Any]:
     return {"node": daemon.node, "peers": peers, "vips": vips}
 
 
-def _directory(daemon: Daemon, cache: dict[str, Any]) -> Any:
-    """The pools plugin's directory of the config in force (the one its actions share, when one exists), or
-    ``None`` when the plugin is absent or no pools are declared."""
+def _directory(daemon: Daemon) -> Any:
+    """The pools plugin's directory of the config in force (the one its actions and reconciliation share, so
+    reads queue behind changes), or ``None`` when the plugin is absent or no pools are declared."""
     try:
-        from faultmgr_pools.nodes import PoolDirectory
+        from faultmgr_pools.actions import directory_for
     except ImportError:
         return None
-    pools = daemon.config.sections.get("pools")
-    if pools is None:
+    if daemon.config.sections.get("pools") is None:
         return None
-    shared = daemon.instances.get("pools", {}).get("directory")  # type: ignore[call-overload]
-    if isinstance(shared, PoolDirectory) and shared.pools == pools:
-        return shared
-    # No pool action built one: keep a private one for reading (not in daemon.instances, whose kinds
-    # daemon.status() expects to be detector/action/receiver only).
-    mine = cache.get("directory")
-    if not isinstance(mine, PoolDirectory) or mine.pools != pools:
-        mine = PoolDirectory(pools, daemon.journal.store, None, daemon.clock.now)
-        cache["directory"] = mine
-    return mine
+    from faultmgr.runtime import Runtime
+
+    return directory_for(Runtime(emit=daemon.emit, clock=daemon.clock, store=daemon.journal.store,
+                                 config=daemon.config, dry_run=daemon.dry_run))
 
 
 def status_view(daemon: Daemon) -> dict[str, Any]:
@@ -88,11 +81,11 @@ def status_view(daemon: Daemon) -> dict[str, Any]:
             daemon.instances = saved
 
 
-async def pools_view(daemon: Daemon, cache: dict[str, Any], only: str | None = None) -> list[dict[str, Any]]:
+async def pools_view(daemon: Daemon, only: str | None = None) -> list[dict[str, Any]]:
     """Declared pools with each real server's declared and live weight and state."""
     section = daemon.config.sections.get("pools")
     declared = getattr(section, "pools", None) or {}
-    directory = _directory(daemon, cache)
+    directory = _directory(daemon)
     out = []
     for name, pool in declared.items():
         if only is not None and name != only:
@@ -123,9 +116,16 @@ async def _pool(name: str, pool: Any, directory: Any) -> dict[str, Any]:
             "weight": state.weight if state else None, "state": state.state if state else None,
             "active": state.active if state else None, "serving": state.serving if state else None,
         })
+    names = {s["name"] for s in servers}
+    for state in live.values():  # on the load balancer but not in the rule file (HAProxy's own servers)
+        if state.name not in names:
+            servers.append({"name": state.name, "role": "undeclared", "address": state.address,
+                            "port": state.port, "declared_weight": None, "standby": False, "override": None,
+                            "weight": state.weight, "state": state.state, "active": state.active,
+                            "serving": state.serving})
     service = pool.service
     return {"name": name, "backend": pool.backend.type, "quorum": pool.quorum,
             "service": {"address": service.address, "port": service.port, "protocol": service.protocol,
                         "scheduler": service.scheduler} if service else None,
-            "serving": sum(1 for s in servers if s["serving"] and s["role"] == "real") if live else None,
+            "serving": sum(1 for s in servers if s["serving"] and s["role"] != "sorry") if live else None,
             "live_error": error, "servers": servers}

@@ -74,7 +74,8 @@ SCHEMAS: dict[str, Any] = {
                                              "vips": {"type": "array", "items": ref("Vip")}}),
     "PoolServer": obj(["name", "role", "address", "port", "declared_weight", "standby", "override", "weight",
                        "state", "active", "serving"], {
-        "name": STR, "role": {"enum": ["real", "sorry"]}, "address": STR, "port": INT, "declared_weight": INT,
+        "name": STR, "role": {"enum": ["real", "sorry", "undeclared"]}, "address": STR, "port": INT,
+        "declared_weight": {"type": ["integer", "null"]},
         "standby": {"type": "boolean"}, "override": {"type": ["object", "null"]},
         "weight": {"type": ["integer", "null"]}, "state": STR_OR_NULL, "active": {"type": ["integer", "null"]},
         "serving": {"type": ["boolean", "null"]}}),

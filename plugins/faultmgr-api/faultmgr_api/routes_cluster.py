@@ -43,15 +43,13 @@ async def nodes(request: web.Request) -> web.Response:
 
 @needs("read")
 async def pools(request: web.Request) -> web.Response:
-    server = server_of(request)
-    return _json({"pools": await pools_view(server.daemon, server.pool_cache)})
+    return _json({"pools": await pools_view(daemon_of(request))})
 
 
 @needs("read")
 async def pool(request: web.Request) -> web.Response:
-    server = server_of(request)
     name = request.match_info["name"]
-    found = await pools_view(server.daemon, server.pool_cache, only=name)
+    found = await pools_view(daemon_of(request), only=name)
     if not found:
         raise ApiError(404, f"no pool {name!r}")
     return _json(found[0])

@@ -86,7 +86,6 @@ class ApiServer:
         self.metrics = ApiMetrics(daemon)
         self.runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
-        self.pool_cache: dict[str, Any] = {}
 
     def reload_tokens(self) -> None:
         """Re-read the tokens file; a broken file keeps the old tokens (and says why in the log)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from prereq import need_program
 
 ADMIN = "alice-admin-token-0123456789"
 READ = "bob-read-token-0123456789abc"
@@ -39,7 +40,39 @@ detectors:
   other:
     type: external
     kinds: ["other.*"]
+  # two heartbeat nodes in one daemon, beating each other over loopback on two paths
+  hb:
+    type: heartbeat
+    node: head-a
+    peers: [head-b]
+    key_file: {keys}
+    keepalive: 200ms
+    warntime: 1s
+    deadtime: 2s
+    initdead: 4s
+    realtime: false
+    paths:
+      - {{type: udp, name: lan, bind: "127.0.0.1:{hb_a1}", targets: ["127.0.0.1:{hb_b1}"]}}
+      - {{type: udp, name: backup, bind: "127.0.0.1:{hb_a2}", targets: ["127.0.0.1:{hb_b2}"]}}
+  hb-b:
+    type: heartbeat
+    node: head-b
+    peers: [head-a]
+    key_file: {keys}
+    keepalive: 200ms
+    warntime: 1s
+    deadtime: 2s
+    initdead: 4s
+    realtime: false
+    paths:
+      - {{type: udp, name: lan, bind: "127.0.0.1:{hb_b1}", targets: ["127.0.0.1:{hb_a1}"]}}
+      - {{type: udp, name: backup, bind: "127.0.0.1:{hb_b2}", targets: ["127.0.0.1:{hb_a2}"]}}
 actions:
+  # never run by a rule: its status (held or not, read at start) is what the nodes view shows
+  vip-web:
+    type: vip.takeover
+    vip: 127.0.0.77/32
+    interface: lo
   run-true:
     type: command
     argv: ["/bin/true"]
@@ -65,6 +98,12 @@ rules:
     match: {{kind: job.failed}}
     severity: warning
     actions: [run-true, run-false]
+pools:
+  web:
+    backend: {{type: haproxy, socket: {haproxy_socket}, backend: web}}
+    servers:
+      - {{name: web1, address: 127.0.0.1, port: {web1}, weight: 10}}
+      - {{name: web2, address: 127.0.0.1, port: {web2}, weight: 10}}
 api:
   listen: 127.0.0.1:{port}
   tokens_file: {tokens}
@@ -83,6 +122,7 @@ class Daemon:
     workdir: Path
     proc: subprocess.Popen[bytes]
     log: Path
+    haproxy: subprocess.Popen[bytes]
     session: requests.Session = field(default_factory=requests.Session)
 
     def get(self, path: str, token: str | None = READ, **kw: Any) -> requests.Response:
@@ -117,19 +157,60 @@ class Daemon:
                               env={**os.environ, **(env or {})})
 
 
+HAPROXY = """\
+global
+  stats socket {socket} mode 600 level admin
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 10s
+  timeout server 10s
+frontend fe
+  bind 127.0.0.1:{port}
+  default_backend web
+backend web
+  server web1 127.0.0.1:{web1} weight 10
+  server web2 127.0.0.1:{web2} weight 5
+  server web3 127.0.0.1:{web2} weight 3
+"""
+
+
+def start_haproxy(workdir: Path, web1: int, web2: int) -> subprocess.Popen[bytes]:
+    """A real haproxy whose backend the ``web`` pool reads (web2 starts at half its declared weight;
+    web3 is haproxy's own)."""
+    sock = workdir / "haproxy.sock"
+    config = workdir / "haproxy.cfg"
+    config.write_text(HAPROXY.format(socket=sock, port=free_port(), web1=web1, web2=web2))
+    log = workdir / "haproxy.log"
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"haproxy did not start: {log.read_text()}")
+        time.sleep(0.05)
+    return proc
+
+
 def start_daemon(workdir: Path) -> Daemon:
     workdir.mkdir(parents=True, exist_ok=True)
+    web1, web2 = free_port(), free_port()
+    haproxy = start_haproxy(workdir, web1, web2)
     tokens = workdir / "tokens"
     tokens.write_text(f"# name scope token\nalice admin {ADMIN}\nbob read {READ}\n")
     tokens.chmod(0o600)
+    keys = workdir / "heartbeat.keys"
+    keys.write_text("k1 " + "5a" * 32 + "\n")
+    keys.chmod(0o600)
     port = free_port()
     config = workdir / "faultmgr.yaml"
     config.write_text(CONFIG.format(state=workdir / "state", notify=workdir / "notify.log", port=port,
-                                    tokens=tokens))
+                                    tokens=tokens, haproxy_socket=workdir / "haproxy.sock", web1=web1, web2=web2, keys=keys,
+                                    **{name: free_port() for name in ("hb_a1", "hb_a2", "hb_b1", "hb_b2")}))
     log = workdir / "daemon.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([FAULTMGR, "run", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
-    daemon = Daemon(f"http://127.0.0.1:{port}", config, workdir, proc, log)
+    daemon = Daemon(f"http://127.0.0.1:{port}", config, workdir, proc, log, haproxy)
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -145,6 +226,8 @@ def start_daemon(workdir: Path) -> Daemon:
 
 def stop_daemon(daemon: Daemon) -> None:
     daemon.session.close()
+    daemon.haproxy.terminate()
+    daemon.haproxy.wait(10)
     if daemon.proc.poll() is None:
         daemon.proc.send_signal(signal.SIGTERM)
         try:
@@ -157,6 +240,7 @@ def stop_daemon(daemon: Daemon) -> None:
 @pytest.fixture(scope="session")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """One daemon shared by the suite (start-up takes a couple of seconds); tests use distinct subjects."""
+    need_program("haproxy")
     running = start_daemon(tmp_path_factory.mktemp("faultmgr-api"))
     yield running
     stop_daemon(running)

@@ -185,9 +185,39 @@ def test_rules_status_nodes_pools(daemon: Daemon) -> None:
     assert rules["files"] == [str(daemon.config)]
     status = daemon.get("/api/v1/status").json()
     assert status["node"] == "head-a" and "ext" in status["components"]["detector"]
-    assert daemon.get("/api/v1/nodes").json() == {"node": "head-a", "peers": [], "vips": []}
-    assert daemon.get("/api/v1/pools").json() == {"pools": []}
-    assert daemon.get("/api/v1/pools/web").status_code == 404
+    assert daemon.get("/api/v1/pools/nope").status_code == 404
+
+
+def test_nodes_show_heartbeat_peers_paths_and_vips(daemon: Daemon) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        nodes = daemon.get("/api/v1/nodes").json()
+        peers = {(p["detector"], p["peer"]): p for p in nodes["peers"]}
+        if all(p["state"] == "up" and len(p["paths"]) == 2 for p in peers.values()) and len(peers) == 2:
+            break
+        assert time.monotonic() < deadline, nodes
+        time.sleep(0.1)
+    assert nodes["node"] == "head-a"
+    head_b = peers[("hb", "head-b")]
+    assert {p["name"] for p in head_b["paths"]} == {"lan", "backup"}
+    assert all(p["alive"] and p["last_seen_ms_ago"] is not None for p in head_b["paths"])
+    [vip] = nodes["vips"]
+    assert vip["vip"] == "127.0.0.77/32" and vip["interface"] == "lo" and vip["held"] is False
+    assert vip["holder"] is None
+
+
+def test_pools_show_declared_and_live_weights_from_a_real_haproxy(daemon: Daemon) -> None:
+    pools = daemon.get("/api/v1/pools").json()["pools"]
+    assert [p["name"] for p in pools] == ["web"]
+    web = daemon.get("/api/v1/pools/web").json()
+    assert web == pools[0]
+    assert web["backend"] == "haproxy" and web["live_error"] is None
+    servers = {s["name"]: s for s in web["servers"]}
+    assert servers["web1"]["declared_weight"] == 10 and servers["web1"]["weight"] == 10
+    # haproxy started web2 at 5: the pools plugin reconciled it to the declared weight at daemon start
+    assert servers["web2"]["declared_weight"] == 10 and servers["web2"]["weight"] == 10
+    assert servers["web3"]["role"] == "undeclared" and servers["web3"]["weight"] == 3
+    assert servers["web1"]["serving"] is True and web["serving"] == 3
 
 
 def test_reload_is_journalled_and_reported_in_rules(daemon: Daemon) -> None:

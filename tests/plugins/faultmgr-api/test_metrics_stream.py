@@ -74,6 +74,24 @@ def test_metrics_count_action_runs_by_outcome(daemon: Daemon) -> None:
         "# HELP faultmgr_failovers_total", "").replace("# TYPE faultmgr_failovers_total", "")
 
 
+def test_metrics_heartbeat_paths_and_vips(daemon: Daemon) -> None:
+    deadline = time.monotonic() + 15
+    while value(scrape(daemon), "faultmgr_heartbeat_peer_up", detector="hb", peer="head-b", state="up") != 1:
+        assert time.monotonic() < deadline, "head-b never up"
+        time.sleep(0.1)
+    first = scrape(daemon)
+    for path in ("lan", "backup"):
+        age = value(first, "faultmgr_heartbeat_last_beat_age_seconds", detector="hb", peer="head-b", path=path)
+        assert 0 <= age < 2
+        assert value(first, "faultmgr_heartbeat_missed_beats", detector="hb", peer="head-b", path=path) < 10
+    time.sleep(0.6)
+    later = scrape(daemon)
+    seq = {"detector": "hb", "peer": "head-b", "path": "lan"}
+    assert value(later, "faultmgr_heartbeat_path_seq", **seq) > value(first, "faultmgr_heartbeat_path_seq", **seq)
+    assert value(later, "faultmgr_vip_held", action="vip-web", vip="127.0.0.77/32") == 0
+    assert ("faultmgr_vip_held", (("action", "vip-web"), ("vip", "127.0.0.77/32"))) in later
+
+
 def test_metrics_are_our_registry_only(daemon: Daemon) -> None:
     text = daemon.get("/metrics", token=None).text
     # the process-global registry would add python_gc_* and process_* series

@@ -38,8 +38,15 @@ function row(cells) {
   return tr;
 }
 
-function fill(tableSel, rows) {
+function fill(tableSel, rows, emptyText) {
   const body = $(tableSel + " tbody");
+  if (!rows.length && emptyText) {
+    const td = el("td", emptyText, "muted");
+    td.colSpan = $(tableSel + " thead tr").children.length;
+    const tr = document.createElement("tr");
+    tr.appendChild(td);
+    rows = [tr];
+  }
   body.replaceChildren(...rows);
 }
 
@@ -103,7 +110,7 @@ async function loadNodes() {
   $("#node").textContent = data.node;
   fill("#vips", data.vips.map((v) => row([v.vip, v.interface,
     v.held ? el("span", v.holder, "pill good") : el("span", v.held === false ? "not here" : "unknown", "pill off"),
-    v.action])));
+    v.action])), "No VIP actions configured.");
   const peerRows = [];
   for (const p of data.peers) {
     const paths = p.paths.length ? p.paths : [{ name: "-", alive: null, last_seen_ms_ago: null }];
@@ -113,7 +120,7 @@ async function loadNodes() {
         path.last_seen_ms_ago === null ? "never" : (path.last_seen_ms_ago / 1000).toFixed(1) + "s ago"]));
     }
   }
-  fill("#peers", peerRows);
+  fill("#peers", peerRows, "No heartbeat detectors configured.");
 }
 
 async function loadPools() {
@@ -124,11 +131,12 @@ async function loadPools() {
       const health = s.serving === null ? el("span", pool.live_error ? "unknown" : "-", "pill off")
         : el("span", s.serving ? "serving" : (s.state || "out"), "pill " + (s.serving ? "good" : "bad"));
       if (pool.live_error) health.title = pool.live_error;
-      rows.push(row([pool.name, s.name + (s.role === "sorry" ? " (sorry)" : ""), health,
+      const role = s.role === "real" ? "" : ` (${s.role === "undeclared" ? "not in rule file" : s.role})`;
+      rows.push(row([pool.name, s.name + role, health,
                      s.weight === null ? "" : s.weight, s.declared_weight]));
     }
   }
-  fill("#pools", rows);
+  fill("#pools", rows, "No pools declared.");
 }
 
 async function loadSilences() {
@@ -141,7 +149,7 @@ async function loadSilences() {
       await Promise.all([loadSilences(), loadAlerts()]);
     });
     return row([s.id, s.matchers.join(", "), clock(s.ends_at), s.author, expire]);
-  }));
+  }), "No silences.");
 }
 
 // -- live feed ------------------------------------------------------------------------------------------
@@ -169,6 +177,7 @@ async function stream() {
                                                  signal: streamAbort.signal });
     if (!resp.ok) throw new Error("stream " + resp.status);
     setLive(true);
+    loadAlerts().catch(() => {});  // catch up on what changed while the feed was not connected
     const reader = resp.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
