@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
-
 from faultmgr_api.settings import ApiSection, split_listen
 from faultmgr_api.tokens import TokenError, TokenTable, load_tokens, parse_tokens
+from pydantic import ValidationError
 
 FAULTMGR = str(Path(sys.executable).with_name("faultmgr"))
 GOOD = "alice admin 0123456789abcdef0123\nbob read fedcba9876543210fedc  # comment\n\n"
