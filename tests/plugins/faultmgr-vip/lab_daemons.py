@@ -65,6 +65,7 @@ class Cluster:
     fence: dict[str, list[str]] = field(default_factory=dict)
     garp_count: int = 5
     garp_interval: float = 0.2
+    smtp_port: int | None = None
     procs: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -109,9 +110,34 @@ class Cluster:
                                   "key_file": str(self.keys),
                                   "paths": [{"type": "udp", "name": "lan", "bind": f"{ip4('watcher')}:{HB_PORT}"}],
                                   **self.timing.settings()}},
-            "receivers": {"page": {"type": "log", "path": str(self.workdir / "watcher" / "pages.jsonl")}},
-            "rules": {"heads-dead": {"match": {"kind": "ehb.group.dead", "source": "ehb"}, "notify": ["page"]}},
+            "receivers": self.receivers(),
+            "rules": {"heads-dead": {"match": {"kind": "ehb.group.dead", "source": "ehb"},
+                                     "annotations": {"summary": "both head nodes are dead"},
+                                     "notify": list(self.receivers())}},
         }
+
+    def receivers(self) -> dict[str, Any]:
+        """A log receiver always; with ``smtp_port``, e-mail to the SMTP server in the watcher too."""
+        found: dict[str, Any] = {"page": {"type": "log", "path": str(self.workdir / "watcher" / "pages.jsonl")}}
+        if self.smtp_port:
+            found["mail"] = {"type": "email", "host": "127.0.0.1", "port": self.smtp_port, "security": "none",
+                             "sender": "faultmgr <faultmgr@watcher.example.org>", "to": ["oncall@example.org"]}
+        return found
+
+    def start_smtp(self) -> None:
+        """A real SMTP server (aiosmtpd, Maildir delivery) on the watcher's loopback, for ``smtp_port``."""
+        assert self.smtp_port
+        proc = self.lab.spawn("watcher", sys.executable, "-m", "aiosmtpd", "-n", "-l",
+                              f"127.0.0.1:{self.smtp_port}", "-c", "aiosmtpd.handlers.Mailbox",
+                              str(self.workdir / "watcher" / "maildir"), log=self.workdir / "watcher" / "smtp.log")
+        self.procs["smtp"] = proc
+
+    def mails(self) -> list[Any]:
+        """Messages the watcher's SMTP server received."""
+        import mailbox
+
+        path = self.workdir / "watcher" / "maildir"
+        return list(mailbox.Maildir(str(path), create=False)) if (path / "new").exists() else []
 
     def write(self, ip4: Any) -> None:
         """Write every node's rule file."""

@@ -149,11 +149,16 @@ def test_primary_returns(lab: Any, cluster_factory: Any, auto_failback: bool) ->
 
 
 def test_both_heads_dead_pages_from_the_watcher(lab: Any, cluster_factory: Any) -> None:
-    cluster = cluster_factory()
+    cluster = cluster_factory(smtp_port=2525)
+    cluster.start_smtp()
     start_all(lab, cluster)
-    assert cluster.pages() == []
+    assert cluster.pages() == [] and cluster.mails() == []
     cluster.kill("head-a")
+    time.sleep(1.0)
+    assert cluster.pages() == [], "one head dead is not a page"
     cluster.kill("head-b")
-    assert L.wait_for(lambda: cluster.pages(), timeout=15), cluster.log("watcher")
-    page = cluster.pages()[0]
-    assert "heads-dead" in str(page), page
+    assert L.wait_for(lambda: cluster.pages() and cluster.mails(), timeout=15), cluster.log("watcher")
+    assert "heads-dead" in str(cluster.pages()[0])
+    mail = cluster.mails()[0]
+    assert mail["To"] == "oncall@example.org"
+    assert "both head nodes are dead" in str(mail["Subject"]), mail["Subject"]
