@@ -8,6 +8,7 @@ engine, ``faultmgr_event`` and ``faultmgr_alert_changed``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -185,6 +186,10 @@ class Daemon:
         log.info("faultmgr running: %d detector(s), %d rule(s), %d receiver(s), state in %s",
                  len(self.config.detectors), len(self.config.rules), len(self.config.receivers), self.state_dir)
         lag_task = asyncio.get_running_loop().create_task(self._measure_lag())
+        # Everything loaded so far (plugins, MIBs, models) lives as long as the daemon: move it out of the
+        # collector's reach, so full collections stay short and do not delay pages (measured: 100-250 ms).
+        gc.collect()
+        gc.freeze()
         await self.stopping.wait()
         lag_task.cancel()
         await self._shutdown()

@@ -98,7 +98,17 @@ class AlertStore:
     def by_id(self, alert_id: int) -> Alert | None:
         found = next((a for a in self.by_fp.values() if a.id == alert_id), None)
         if found is None:
-            record = next((r for r in self.journal.alerts() if r["id"] == alert_id), None)
+            record = self.journal.alert(alert_id=alert_id)
+            if record is not None:
+                found = Alert.from_record(record)
+                found.id = record["id"]
+        return found
+
+    def by_fingerprint(self, fp: str) -> Alert | None:
+        """A live alert, or the journal's last record of a resolved one."""
+        found = self.by_fp.get(fp)
+        if found is None:
+            record = self.journal.alert(fingerprint=fp)
             if record is not None:
                 found = Alert.from_record(record)
                 found.id = record["id"]
@@ -119,7 +129,7 @@ class AlertStore:
         """A pending or firing alert for ``fp`` (reusing a live one: repeats are deduplicated)."""
         alert = self.by_fp.get(fp)
         if alert is None:
-            previous = next((r for r in self.journal.alerts() if r["fingerprint"] == fp), None)
+            previous = self.journal.alert(fingerprint=fp)
             alert = Alert(fp, rule, key, subject, severity, firing=previous["firing"] if previous else 0)
             alert.starts_at = now
         alert.subject, alert.severity = subject, severity

@@ -281,9 +281,7 @@ class Engine:
         self._escalate(now)
 
     def _flapping_stopped(self, fp: str, now: float) -> None:
-        live = self.alerts.get(fp)
-        record = live or next((a for a in (self.alerts.by_id(r["id"]) for r in self.journal.alerts()
-                                            if r["fingerprint"] == fp) if a), None)
+        record = self.alerts.by_fingerprint(fp)
         if record is None:
             return
         record.flapping = False

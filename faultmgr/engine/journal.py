@@ -140,6 +140,17 @@ class Journal:
                  json.dumps(data, default=str))).fetchone()
         return int(row[0])
 
+    def alert(self, *, fingerprint: str | None = None, alert_id: int | None = None) -> dict[str, Any] | None:
+        """One alert by fingerprint or id (indexed look-ups)."""
+        column, value = ("fingerprint", fingerprint) if fingerprint is not None else ("id", alert_id)
+        with self.lock:
+            row = self.db.execute(f"SELECT id, data FROM alerts WHERE {column}=?", (value,)).fetchone()
+        if row is None:
+            return None
+        item: dict[str, Any] = json.loads(row[1])
+        item["id"] = row[0]
+        return item
+
     def alerts(self, states: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         with self.lock:
             rows = self.db.execute("SELECT id, data FROM alerts ORDER BY id").fetchall()
