@@ -93,6 +93,10 @@ class Hosts:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
         self.procs.clear()
+        # A program started in the instant a signal arrived may not be in ``procs``: its tag still names it.
+        for pid in tagged_processes(self.tag):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 class LoopbackHosts(Hosts):
@@ -164,6 +168,21 @@ class NamespaceHosts(Hosts):
             _kill_namespace_processes(ns)
             run(["ip", "netns", "delete", ns], check=False)
         self.created.clear()
+
+
+def tagged_processes(tag: str) -> list[int]:
+    """Processes (readable by us) whose environment carries ``FAULTMGR_DEMO_TAG=tag``."""
+    needle = f"{TAG_ENV}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if needle in environ.split(b"\0"):
+                found.append(int(entry.name))
+    return found
 
 
 def _pid_alive(pid: int) -> bool:

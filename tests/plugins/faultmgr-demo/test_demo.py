@@ -1,0 +1,152 @@
+"""``faultmgr demo`` end to end, as a user runs it: the real command, its JSON timeline, and what it leaves.
+
+The root tests build the namespace lab with real daemons, HAProxy and sinks; the loopback tests force the
+non-root story with ``FAULTMGR_DEMO_FORCE_LOOPBACK=1``. Every test ends by looking for anything of its run
+left behind: namespaces named after the run, and processes carrying the run's tag in their environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prereq import need_program, need_root
+
+FAULTMGR = str(Path(sys.executable).with_name("faultmgr"))
+STAGES = ["real-server-fails", "primary-head-dies", "forged-heartbeat", "both-heads-die"]
+pytestmark = pytest.mark.slow
+
+
+def demo_env(loopback: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "FAULTMGR_DEMO_FORCE_LOOPBACK"}
+    if loopback:
+        env["FAULTMGR_DEMO_FORCE_LOOPBACK"] = "1"
+    return env
+
+
+def run_demo(loopback: bool) -> dict[str, Any]:
+    proc = subprocess.run([FAULTMGR, "demo", "--json"], capture_output=True, text=True, timeout=300,
+                          env=demo_env(loopback))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(proc.stdout)
+    assert_nothing_left(result["lab"])
+    return result
+
+
+def namespaces_of(tag: str) -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.startswith(tag)]
+
+
+def processes_of(tag: str) -> list[int]:
+    """Processes whose environment carries the run's tag (every program the demo starts has it)."""
+    found = []
+    needle = f"FAULTMGR_DEMO_TAG={tag}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if any(item.startswith(needle) for item in environ.split(b"\0")):
+            found.append(int(entry.name))
+    return found
+
+
+def assert_nothing_left(tag: str) -> None:
+    assert processes_of(tag) == [], f"processes of {tag} left behind"
+    if os.geteuid() == 0:
+        assert namespaces_of(tag) == [], f"namespaces of {tag} left behind"
+
+
+def check_story(result: dict[str, Any], dry_run: bool) -> None:
+    assert result["dry_run"] is dry_run
+    stages = {stage["stage"]: stage for stage in result["stages"]}
+    assert list(stages) == STAGES
+    for key, stage in stages.items():
+        assert stage["missing"] == [], (key, stage["missing"])
+        assert stage["dry_run"] is dry_run
+        assert stage["detected"], key
+        assert any(n["via"] == "mail" for n in stage["notified"]), (key, stage["notified"])
+        assert stage["client"]["requests"] > 0, key
+    # What each fault must have caused, and what the client saw of it.
+    web_out = [a for a in stages["real-server-fails"]["actions"] if a["action"] == "web-out" and a["node"] == "head-a"]
+    assert {a["phase"] for a in web_out} == {"fire", "resolve"}, web_out
+    assert all(a["state"] == "ok" for a in web_out), web_out
+    assert any(d["kind"] == "probe.failed" and d["subject"] == "web1" for d in stages["real-server-fails"]["detected"])
+    takeover = [a for a in stages["primary-head-dies"]["actions"]
+                if a["action"] == "vip" and a["phase"] == "fire" and a["node"] == "head-b"]
+    assert takeover and takeover[0]["state"] == "ok", stages["primary-head-dies"]["actions"]
+    for key in ("real-server-fails", "primary-head-dies", "both-heads-die"):
+        assert stages[key]["client"]["interrupted_ms"] > 0, (key, stages[key]["client"])
+    assert not stages["primary-head-dies"]["client"]["still_down"]
+    assert stages["forged-heartbeat"]["client"]["failed"] == 0, "forged heartbeats must not cause a failover"
+    assert {d["kind"] for d in stages["forged-heartbeat"]["detected"]} >= {
+        "heartbeat.security.forged", "ehb.security.forged"}
+    assert any(d["kind"] == "ehb.group.dead" for d in stages["both-heads-die"]["detected"])
+    assert stages["both-heads-die"]["client"]["still_down"]
+    assert any(n["via"] == "trap" for n in stages["both-heads-die"]["notified"])
+    details = " ".join(a["detail"] for s in stages.values() for a in s["actions"])
+    if dry_run:
+        assert "would" in details and "took over" not in details
+    else:
+        assert "took over" in details and "would" not in details
+
+
+@pytest.mark.netns
+def test_root_story_end_to_end() -> None:
+    need_root()
+    need_program("ip", "iproute2")
+    need_program("haproxy")
+    check_story(run_demo(loopback=False), dry_run=False)
+
+
+def test_loopback_story_is_labelled_dry_run() -> None:
+    need_program("haproxy")
+    check_story(run_demo(loopback=True), dry_run=True)
+
+
+def interrupt_in_the_middle(loopback: bool) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) once the first fault is done."""
+    proc = subprocess.Popen([FAULTMGR, "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=demo_env(loopback), start_new_session=True)
+    tag = f"fmd{proc.pid}x"
+    seen = []
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 180
+        for line in proc.stderr:
+            seen.append(line)
+            if "done: a real server fails" in line or time.monotonic() > deadline:
+                break
+        assert processes_of(tag), "the demo should be running programs now:\n" + "".join(seen)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, "".join(seen) + err
+    assert "cleaning up" in err
+    assert_nothing_left(tag)
+
+
+@pytest.mark.netns
+def test_root_ctrl_c_leaves_nothing_behind() -> None:
+    need_root()
+    need_program("ip", "iproute2")
+    need_program("haproxy")
+    interrupt_in_the_middle(loopback=False)
+
+
+def test_loopback_ctrl_c_leaves_nothing_behind() -> None:
+    need_program("haproxy")
+    interrupt_in_the_middle(loopback=True)
