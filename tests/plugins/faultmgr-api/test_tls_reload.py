@@ -1,0 +1,111 @@
+"""A daemon serving HTTPS (certificate from a test CA), and what a reload does to the API: a new token in the
+tokens file works after SIGHUP; a changed listen address moves the server; a removed section stops it."""
+
+from __future__ import annotations
+
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import trustme
+
+FAULTMGR = str(Path(sys.executable).with_name("faultmgr"))
+TOKEN = "carol-admin-token-0123456789"
+NEW = "dave-read-token-0123456789ab"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(path: Path, state: Path, api: str) -> None:
+    path.write_text(f"daemon: {{state_dir: {state}}}\ndetectors: {{ext: {{type: external}}}}\n{api}")
+
+
+def wait_for(check: object, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except (requests.ConnectionError, ssl.SSLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def tls_daemon(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path, str, Path]]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert_file, key_file, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    key_file.chmod(0o600)
+    ca.cert_pem.write_to_path(str(ca_file))
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"carol admin {TOKEN}\n")
+    tokens.chmod(0o600)
+    port = free_port()
+    config = tmp_path / "faultmgr.yaml"
+    write_config(config, tmp_path / "state", f"api:\n  listen: 127.0.0.1:{port}\n  tokens_file: {tokens}\n"
+                                             f"  tls_cert: {cert_file}\n  tls_key: {key_file}\n")
+    log = tmp_path / "daemon.log"
+    proc = subprocess.Popen([FAULTMGR, "run", "-c", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: requests.get(url + "/api/v1/openapi.json", verify=str(ca_file), timeout=1).ok, "HTTPS")
+        yield proc, config, tokens, url, ca_file
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_https_and_reloads(tls_daemon: tuple[subprocess.Popen[bytes], Path, Path, str, Path]) -> None:
+    proc, config, tokens, url, ca_file = tls_daemon
+    whoami = requests.get(url + "/api/v1/whoami", headers={"Authorization": f"Bearer {TOKEN}"},
+                          verify=str(ca_file), timeout=5)
+    assert whoami.json()["name"] == "carol"
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(url + "/api/v1/whoami", timeout=5)  # not trusted without the test CA
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url.replace("https", "http") + "/api/v1/whoami", timeout=5)
+
+    tokens.write_text(f"carol admin {TOKEN}\ndave read {NEW}\n")
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: requests.get(url + "/api/v1/whoami", headers={"Authorization": f"Bearer {NEW}"},
+                                  verify=str(ca_file), timeout=1).status_code == 200, "the new token")
+
+    port = free_port()
+    write_config(config, config.parent / "state", f"api:\n  listen: 127.0.0.1:{port}\n  tokens_file: {tokens}\n")
+    proc.send_signal(signal.SIGHUP)
+    moved = f"http://127.0.0.1:{port}"
+    wait_for(lambda: requests.get(moved + "/api/v1/whoami", headers={"Authorization": f"Bearer {NEW}"},
+                                  timeout=1).status_code == 200, "the server on its new address")
+    with pytest.raises((requests.ConnectionError, requests.exceptions.SSLError)):
+        requests.get(url + "/api/v1/openapi.json", verify=str(ca_file), timeout=2)
+
+    write_config(config, config.parent / "state", "")
+    proc.send_signal(signal.SIGHUP)
+
+    def gone() -> bool:
+        try:
+            requests.get(moved + "/api/v1/openapi.json", timeout=1)
+        except requests.ConnectionError:
+            return True
+        return False
+    wait_for(gone, "the API to stop when its section is removed")
+    assert proc.poll() is None
