@@ -118,13 +118,19 @@ class HeartbeatNode:
         self.receiver.start()
         if self.settings.send:
             self.sender = self._sender(self.keys)
-            self.sender.start()
+            try:
+                self.sender.start()
+            except OSError as exc:
+                # Beats from a thread are better than none: the node stays in the cluster.
+                self.log.error("heartbeat beacon process cannot start (%s); sending from a thread", exc)
+                self.sender = self._sender(self.keys, thread=True)
+                self.sender.start()
         self._task = asyncio.get_running_loop().create_task(self._evaluate_forever(),
                                                             name=f"heartbeat-{self.instance}")
 
-    def _sender(self, keys: KeyRing) -> Sender | ProcessSender:
+    def _sender(self, keys: KeyRing, thread: bool = False) -> Sender | ProcessSender:
         priority = self.settings.realtime_priority if self.settings.realtime else None
-        if self.settings.sender == "process":
+        if self.settings.sender == "process" and not thread:
             return ProcessSender(self.settings.node, self.generation, keys, self.paths, self.settings.keepalive,
                                  self._stalled, self.log, priority)
         return Sender(self.settings.node, self.generation, keys, list(self.paths), self.settings.keepalive,
@@ -235,7 +241,7 @@ class HeartbeatNode:
             "forged_bursts": self.forged.bursts,
             "loop_lag_ms": self.loop_lag.as_dict(),
             "send_lag_ms": sender.lag.as_dict() if sender else None,
-            "sender": {"mode": self.settings.sender, "realtime": sender.realtime if sender else False,
+            "sender": {"mode": "process" if isinstance(sender, ProcessSender) else "thread", "realtime": sender.realtime if sender else False,
                        "pid": getattr(sender, "pid", None), "restarts": getattr(sender, "restarts", 0)},
             "grace_remaining_ms": max(0.0, round((self.liveness.grace_until - now) * 1000, 1)),
         }

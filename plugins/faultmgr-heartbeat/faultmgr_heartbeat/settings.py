@@ -122,9 +122,10 @@ class BaseHeartbeatSettings(PluginSettings):
         None, gt=0, description="after this process stalled, time given to peers before any is declared late or "
                                 "dead (default: 2 x keepalive)")
 
-    sender: Literal["thread", "process"] = Field(
-        "thread", description="send beats from a thread of the daemon, or from a process of their own that CPU-bound "
-                              "work in the daemon cannot delay (advised for a deadtime under a second)")
+    sender: Literal["process", "thread"] = Field(
+        "process", description="send beats from a small process of their own, which CPU-bound work in the daemon "
+                               "cannot delay, or from a thread of the daemon (one process fewer; beats were seen "
+                               "up to 300 ms late under CPU-bound load, see bench/heartbeat.py)")
     realtime: bool = Field(True, description="run the sender at real-time priority (SCHED_RR) when allowed, as "
                                              "ha.cf's `realtime on`")
     realtime_priority: int = Field(10, ge=1, le=99, description="SCHED_RR priority of the sender")

@@ -19,8 +19,9 @@ async def pair(harness: Any, **settings: Any) -> tuple[Any, Any, int, int]:
     return a, b, pa, pb
 
 
-async def test_up_warn_dead_restored(harness: Any) -> None:
-    a, b, pa, pb = await pair(harness)
+@pytest.mark.parametrize("sender", ["process", "thread"])
+async def test_up_warn_dead_restored(harness: Any, sender: str) -> None:
+    a, b, pa, pb = await pair(harness, sender=sender)
     await harness.wait_for(lambda: a.peer_state("b") == "up" and b.peer_state("a") == "up", what="both up")
     assert harness.kinds("a") == ["heartbeat.peer.up"]
     assert a.paths_alive("b") == ["udp0"]
@@ -32,7 +33,7 @@ async def test_up_warn_dead_restored(harness: Any) -> None:
     dead = harness.events["a"][-1]
     assert (dead.subject, dead.severity, dead.labels["peer"], dead.source) == ("b", Severity.CRITICAL, "b", "a")
 
-    await harness.start("b", peers=["a"], paths=[harness.udp_path(pb, pa)])
+    await harness.start("b", peers=["a"], paths=[harness.udp_path(pb, pa)], sender=sender)
     await harness.wait_for(lambda: a.peer_state("b") == "up", what="b back")
     assert harness.kinds("a")[3:] == ["heartbeat.peer.rebooted", "heartbeat.peer.restored"]
     restored = harness.events["a"][-1]
@@ -110,8 +111,9 @@ async def test_world_readable_key_file_is_refused(harness: Any, tmp_path: Any) -
     assert detector.node.sender is None and detector.node.receiver is None
 
 
-async def test_blocked_event_loop_causes_no_false_warn_or_dead(harness: Any) -> None:
-    a, b, _, _ = await pair(harness)
+@pytest.mark.parametrize("sender", ["process", "thread"])
+async def test_blocked_event_loop_causes_no_false_warn_or_dead(harness: Any, sender: str) -> None:
+    a, b, _, _ = await pair(harness, sender=sender)
     await harness.wait_for(lambda: a.peer_state("b") == "up" and b.peer_state("a") == "up", what="up")
     sent_before = a.status()["sent"]
     # Slow plugin work that blocks the whole loop for three deadtimes.
