@@ -134,6 +134,9 @@ class BaseHeartbeatSettings(PluginSettings):
     def _timing(self) -> BaseHeartbeatSettings:
         if not self.keepalive < self.warntime < self.deadtime:
             raise ValueError("need keepalive < warntime < deadtime")
+        if self.path_deadtime is not None and self.path_deadtime > self.deadtime:
+            # A path cannot be alive while its peer is dead: "dead on every path" must follow from dead.
+            raise ValueError("path_deadtime cannot exceed deadtime")
         if self.initdead < self.deadtime:
             raise ValueError("initdead must be at least deadtime (ha.cf advises twice deadtime)")
         names = [path_name(i, p) for i, p in enumerate(self.paths)]
