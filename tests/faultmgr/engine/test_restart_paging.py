@@ -1,0 +1,91 @@
+"""What a restart of the daemon does to paging, each case pinned down on its own (the kill loop of
+test_durability.py hits these windows only by chance): a firing alert is paged once across restarts, an alert
+that fired but was not yet written to the outbox when the daemon died is still paged, and an outbox row that
+cannot be read does not stall the receiver's queue."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from daemon_lab import DaemonProcess, Receiver
+
+from faultmgr.engine.journal import Journal
+
+pytestmark = pytest.mark.slow
+
+WAIT = 15.0  # seconds allowed for a page that should come
+
+
+def pages_about(receiver: Receiver, subject: str) -> int:
+    with receiver.lock:
+        return sum(1 for r in receiver.requests
+                   if r.body.get("status") == "firing" and any(a["subject"] == subject for a in r.body["alerts"]))
+
+
+def wait_for_page(receiver: Receiver, subject: str) -> int:
+    deadline = time.monotonic() + WAIT
+    while pages_about(receiver, subject) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pages_about(receiver, subject)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    rec.up()
+    yield rec
+    rec.close()
+
+
+def test_restart_does_not_page_a_firing_alert_again(tmp_path: Path, receiver: Receiver) -> None:
+    daemon = DaemonProcess(tmp_path, receiver.port, group_wait="0s")
+    try:
+        daemon.start()
+        assert daemon.inject("web1")
+        daemon.wait_drained()
+        daemon.stop()
+        daemon.start()
+        # The outbox is first in, first out per receiver: whatever the restart queued about web1 goes out
+        # before the page about web2.
+        assert daemon.inject("web2")
+        assert wait_for_page(receiver, "web2") == 1
+        daemon.wait_drained()
+    finally:
+        daemon.stop()
+    assert pages_about(receiver, "web1") == 1, [r.key for r in receiver.requests]
+
+
+def test_alert_fired_during_group_wait_is_paged_after_a_kill(tmp_path: Path, receiver: Receiver) -> None:
+    daemon = DaemonProcess(tmp_path, receiver.port, group_wait="3s")
+    try:
+        daemon.start()
+        assert daemon.inject("web1")
+        deadline = time.monotonic() + WAIT
+        while not daemon.firing_fingerprints() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        daemon.kill()
+        if daemon.outbox() or not daemon.firing_fingerprints():
+            pytest.skip("the kill did not fall inside group_wait after the alert fired (machine too slow)")
+        daemon.start()
+        assert wait_for_page(receiver, "web1") == 1
+    finally:
+        daemon.stop()
+
+
+def test_unreadable_outbox_row_does_not_stall_the_receiver(tmp_path: Path, receiver: Receiver) -> None:
+    daemon = DaemonProcess(tmp_path, receiver.port)
+    journal = Journal(daemon.journal)
+    # A row without its payload (what a two-statement write interrupted by a kill once left behind).
+    journal.db.execute("INSERT INTO outbox (receiver, dedup_key, subject_key, state, next_at, created_at, "
+                       "updated_at, payload) VALUES ('hook', 'hook:half:1', 'web0', 'pending', 0, 0, 0, '{}')")
+    journal.close()
+    try:
+        daemon.start()
+        assert daemon.inject("web1")
+        assert wait_for_page(receiver, "web1") == 1
+    finally:
+        daemon.stop()
+    assert [state for key, state, _ in daemon.outbox() if key == "hook:half:1"] == ["dead"]
