@@ -95,3 +95,25 @@ class EventBody(Body):
 
 class ReloadBody(Body):
     """Reload the rule files (no fields)."""
+
+
+class DrainBody(Body):
+    """Drain a real server: weight 0, wait for its connections to end (at most ``timeout``), remove it."""
+
+    timeout: Duration | None = Field(None, description="longest wait for connections to end (default: the "
+                                                       "pool's drain_timeout)")
+
+
+class AddServerBody(Body):
+    """Put a server (back) in a pool once a TCP check to it passes."""
+
+    weight: int | None = Field(None, ge=0, le=65535, description="weight (default: the declared one)")
+    address: str | None = Field(None, description="address of a server the rule file does not declare")
+    port: int | None = Field(None, ge=1, le=65535, description="its port (default: the service's)")
+    timeout: Duration = Field(30.0, description="give up when the server is not healthy within this")
+
+
+class WeightBody(Body):
+    """Set a real server's weight until the override is cleared (0 quiesces it)."""
+
+    weight: int = Field(ge=0, le=65535, description="the new weight")

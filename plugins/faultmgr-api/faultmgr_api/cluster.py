@@ -68,6 +68,14 @@ def _directory(daemon: Daemon) -> Any:
                                  config=daemon.config, dry_run=daemon.dry_run))
 
 
+def pool_controller(daemon: Daemon, name: str) -> Any:
+    """The pools plugin's controller of pool ``name``, or ``None`` (no such pool, or no pools plugin)."""
+    directory = _directory(daemon)
+    if directory is None or name not in directory.pools.pools:
+        return None
+    return directory.controller(name)
+
+
 def status_view(daemon: Daemon) -> dict[str, Any]:
     """``daemon.status()``; should it fail on a component kind it does not know, the same without those."""
     try:

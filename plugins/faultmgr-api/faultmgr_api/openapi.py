@@ -12,7 +12,16 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from faultmgr_api.bodies import AckBody, EventBody, ReloadBody, SilenceBody, UnackBody
+from faultmgr_api.bodies import (
+    AckBody,
+    AddServerBody,
+    DrainBody,
+    EventBody,
+    ReloadBody,
+    SilenceBody,
+    UnackBody,
+    WeightBody,
+)
 from faultmgr_api.server import needs
 
 REF = "#/components/schemas/{model}"
@@ -83,6 +92,11 @@ SCHEMAS: dict[str, Any] = {
         "name": STR, "backend": STR, "quorum": INT, "service": {"type": ["object", "null"]},
         "serving": {"type": ["integer", "null"]}, "live_error": STR_OR_NULL,
         "servers": {"type": "array", "items": ref("PoolServer")}}),
+    "PoolChange": obj(["server", "report", "pool"], {
+        "server": STR, "report": obj(["changes", "errors", "serving", "quorum", "quorum_ok", "sorry_active"], {
+            "changes": {"type": "array", "items": STR}, "errors": {"type": "array", "items": STR},
+            "serving": INT, "quorum": INT, "quorum_ok": {"type": "boolean"}, "sorry_active": {"type": "boolean"}}),
+        "pool": ref("Pool"), "drained": {"type": "boolean"}, "active_left": INT, "waited": NUM}),
     "PoolList": obj(["pools"], {"pools": {"type": "array", "items": ref("Pool")}}),
     "Rules": obj(["files", "rules", "last_reload"], {
         "files": {"type": "array", "items": STR},
@@ -97,7 +111,8 @@ SCHEMAS: dict[str, Any] = {
         "ok": {"type": "boolean"}, "changed": {"type": "array", "items": STR}, "error": STR_OR_NULL,
         "errors": {"type": "array", "items": STR}}),
 }
-BODIES: list[type[BaseModel]] = [AckBody, UnackBody, SilenceBody, EventBody, ReloadBody]
+BODIES: list[type[BaseModel]] = [AckBody, UnackBody, SilenceBody, EventBody, ReloadBody, DrainBody, AddServerBody,
+                                 WeightBody]
 
 
 def _json(schema: str, description: str) -> dict[str, Any]:
@@ -174,6 +189,7 @@ def _paths() -> dict[str, Any]:
                                      ("200", "PoolList", "pools"))},
         "/api/v1/pools/{name}": {"get": _op("One pool", "read", ("200", "Pool", "the pool"), 404,
                                             params=[_path("name", STR)])},
+        **_pool_ops(),
         "/api/v1/rules": {"get": _op("Loaded rules, rule files and the last reload", "read",
                                      ("200", "Rules", "rules"))},
         "/api/v1/status": {"get": _op("Daemon status (as `faultmgr status`)", "read", ("200", "Status", "status"))},
@@ -189,6 +205,22 @@ def _paths() -> dict[str, Any]:
                                          "responses": {"200": {"description": "OpenAPI 3.1",
                                                                "content": {"application/json": {
                                                                    "schema": {"type": "object"}}}}}}},
+    }
+
+
+def _pool_ops() -> dict[str, Any]:
+    params = [_path("name", STR), _path("server", STR)]
+    base = "/api/v1/pools/{name}/servers/{server}"
+    ok = ("200", "PoolChange", "done; the pool as it is now")
+    return {
+        base + "/drain": {"post": _op("Drain: weight 0, wait for connections to end, remove", "admin", ok, 404,
+                                      body="DrainBody", params=params, optional_body=True)},
+        base + "/add": {"post": _op("Put a server in the pool once a TCP check passes", "admin", ok, 404, 409,
+                                    body="AddServerBody", params=params, optional_body=True)},
+        base + "/weight": {"post": _op("Set a server's weight (kept until the override is cleared)", "admin", ok,
+                                       404, body="WeightBody", params=params)},
+        base + "/override": {"delete": _op("Clear the operator's override: back to the rule file", "admin", ok,
+                                           404, params=params)},
     }
 
 

@@ -226,6 +226,68 @@ def pool_show(ctx: click.Context, name: str, as_json: bool) -> None:
     emit(data, as_json, lambda d: _pool_rows([d]))
 
 
+def _changed(d: dict[str, Any]) -> str:
+    report = d["report"]
+    lines = [f"{d['server']}: " + ("; ".join(report["changes"]) or "no change needed")]
+    if "drained" in d:
+        lines.append("drained" if d["drained"] else f"drain timed out with {d['active_left']} connection(s) cut")
+    lines += [f"error: {e}" for e in report["errors"]]
+    return "\n".join(lines + ["", _pool_rows([d["pool"]])])
+
+
+@pool.command("drain")
+@click.argument("name")
+@click.argument("server")
+@click.option("--timeout", help="longest wait for connections to end (default: the pool's drain_timeout)")
+@json_option
+@click.pass_context
+@api_call
+def pool_drain(ctx: click.Context, name: str, server: str, timeout: str | None, as_json: bool) -> None:
+    """Drain SERVER of pool NAME: weight 0, wait for its connections, remove it."""
+    body = {"timeout": timeout} if timeout else {}
+    emit(client(ctx).call("POST", f"/api/v1/pools/{name}/servers/{server}/drain", body), as_json, _changed)
+
+
+@pool.command("add")
+@click.argument("name")
+@click.argument("server")
+@click.option("--weight", type=int, help="weight (default: the declared one)")
+@click.option("--address", help="address of a server the rule file does not declare")
+@click.option("--port", type=int, help="its port (default: the service's)")
+@json_option
+@click.pass_context
+@api_call
+def pool_add(ctx: click.Context, name: str, server: str, weight: int | None, address: str | None,
+             port: int | None, as_json: bool) -> None:
+    """Put SERVER in pool NAME once a TCP check to it passes."""
+    body = {k: v for k, v in (("weight", weight), ("address", address), ("port", port)) if v is not None}
+    emit(client(ctx).call("POST", f"/api/v1/pools/{name}/servers/{server}/add", body), as_json, _changed)
+
+
+@pool.command("weight")
+@click.argument("name")
+@click.argument("server")
+@click.argument("weight", type=int)
+@json_option
+@click.pass_context
+@api_call
+def pool_weight(ctx: click.Context, name: str, server: str, weight: int, as_json: bool) -> None:
+    """Set SERVER's WEIGHT in pool NAME (0 quiesces it) until `pool restore`."""
+    emit(client(ctx).call("POST", f"/api/v1/pools/{name}/servers/{server}/weight", {"weight": weight}), as_json,
+         _changed)
+
+
+@pool.command("restore")
+@click.argument("name")
+@click.argument("server")
+@json_option
+@click.pass_context
+@api_call
+def pool_restore(ctx: click.Context, name: str, server: str, as_json: bool) -> None:
+    """Clear the operator's override of SERVER: back to what the rule file declares."""
+    emit(client(ctx).call("DELETE", f"/api/v1/pools/{name}/servers/{server}/override"), as_json, _changed)
+
+
 @remote.command("nodes")
 @json_option
 @click.pass_context

@@ -67,6 +67,11 @@ def tour(daemon: Daemon) -> list[requests.Response]:
         daemon.get("/api/v1/rules"), daemon.get("/api/v1/status"), daemon.get("/api/v1/whoami"),
         daemon.post("/api/v1/reload", {}), daemon.post("/api/v1/reload", {}, token=READ),
         daemon.get("/api/v1/openapi.json", token=None),
+        daemon.post("/api/v1/pools/web/servers/web1/weight", {"weight": 10}),
+        daemon.delete("/api/v1/pools/web/servers/web1/override"),
+        daemon.delete("/api/v1/pools/web/servers/web1/override"),
+        daemon.post("/api/v1/pools/nope/servers/web1/drain", {}),
+        daemon.post("/api/v1/pools/web/servers/web1/weight", {"weight": "x"}),
     ]
     silence = next(r for r in out if r.status_code == 201).json()
     out.append(daemon.delete(f"/api/v1/silences/{silence['id']}"))

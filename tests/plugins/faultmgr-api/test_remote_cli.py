@@ -69,6 +69,16 @@ def test_status_nodes_and_pools(daemon: Daemon) -> None:
     assert nodes.startswith("node head-a\n") and "127.0.0.77/32" in nodes and "head-b" in nodes
 
 
+def test_pool_weight_and_restore(daemon: Daemon) -> None:
+    changed = daemon.faultmgr("remote", "pool", "weight", "web", "web1", "7", env=env(daemon))
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout.startswith("web1: ") and "web1" in changed.stdout.splitlines()[0]
+    assert {s["name"]: s["weight"] for s in daemon.get("/api/v1/pools/web").json()["servers"]}["web1"] == 7
+    restored = daemon.faultmgr("remote", "pool", "restore", "web", "web1", "--json", env=env(daemon))
+    assert restored.returncode == 0, restored.stderr
+    assert {s["name"]: s["weight"] for s in json.loads(restored.stdout)["pool"]["servers"]}["web1"] == 10
+
+
 def test_config_file_must_be_private(daemon: Daemon, tmp_path: Path) -> None:
     conf = tmp_path / "remote.conf"
     conf.write_text(f"# written by the test\nurl = {daemon.url}\ntoken = {READ}\n")
