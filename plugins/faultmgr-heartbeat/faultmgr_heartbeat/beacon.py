@@ -64,7 +64,10 @@ class FdTransmitter:
 
 def child_main(stdin: IO[str], stdout: IO[str]) -> None:
     """The beacon process: read the configuration, beat until stdin closes, report on stdout."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when we stop (stdin closes)
+    # The daemon decides when the beacon stops, by closing its input: Ctrl-C on the terminal and systemd's
+    # SIGTERM to the whole unit reach the daemon too, and the beacon must beat until the daemon is done.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     log = logging.getLogger("faultmgr.heartbeat.beacon")
     config = json.loads(stdin.readline())
     keys = KeyRing([Key(config["key_id"], bytes.fromhex(config["secret"]))])
@@ -153,6 +156,8 @@ class ProcessSender:
         process.stdin.flush()
         with self._lock:
             self._process, self.pid = process, process.pid
+            if self._stopping:  # stop() ran while this one was being spawned
+                process.stdin.close()
         self._spawned = time.monotonic()
         self._reader = threading.Thread(target=self._read, args=(process,), name=f"heartbeat-beacon-{self.node}",
                                         daemon=True)
@@ -205,8 +210,8 @@ class ProcessSender:
 
     def stop(self) -> None:
         """Close the beacon's input: it stops within one interval."""
-        self._stopping = True
         with self._lock:
+            self._stopping = True
             process = self._process
         if process is not None and process.stdin is not None:
             with contextlib.suppress(BrokenPipeError):

@@ -24,6 +24,10 @@ async def test_beacon_beats_status_and_stop(harness: Any) -> None:
     b.set_status({"role": "primary"})
     await harness.wait_for(lambda: a.peer_status("b") == {"role": "primary"}, what="status via the pipe")
     await harness.wait_for(lambda: b.status()["seq"] > 5, what="seq reported")
+    os.kill(pid, signal.SIGTERM)  # systemd signals the whole unit; the daemon, not the beacon, decides
+    seq = b.status()["seq"]
+    await harness.wait_for(lambda: b.status()["seq"] > seq + 5, what="beats after SIGTERM")
+    assert b.status()["sender"]["pid"] == pid and b.status()["sender"]["restarts"] == 0
     await harness.stop(b)
     await harness.wait_for(lambda: a.peer_state("b") == "dead", what="b dead")
     assert not os.path.exists(f"/proc/{pid}")  # stopped and reaped
