@@ -54,6 +54,7 @@ class VipTakeover(Action):
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresher: asyncio.Task[None] | None = None
+        self._announcer_cache: Announcer | None = None
         self._state: dict[str, Any] = {"held": None, "last_change": None, "last_refusal": None,
                                        "announcements": 0}
 
@@ -63,6 +64,10 @@ class VipTakeover(Action):
         """Reconcile: is the address already ours? If so re-announce it; the preferred node may claim it."""
         held = await holds(self.settings.interface, self.vip)
         self._state["held"] = held
+        try:
+            self._announcer(await self._link()).open()
+        except OSError as exc:
+            self.log.warning("cannot open the announcement socket on %s yet: %s", self.settings.interface, exc)
         self._state["reconciled_at"] = time.time()
         self.log.info("%s on %s at start: %s", self.vip, self.settings.interface,
                       "held here" if held else "not held here")
@@ -79,6 +84,9 @@ class VipTakeover(Action):
                 await task
         self._tasks.clear()
         self._refresher = None
+        if self._announcer_cache is not None:
+            self._announcer_cache.close()
+            self._announcer_cache = None
 
     def check(self) -> list[str]:
         problems = []
@@ -236,7 +244,14 @@ class VipTakeover(Action):
             return await lookup_link(ipr, self.settings.interface)
 
     def _announcer(self, link: Link) -> Announcer:
-        return Announcer(link.name, self.vip.address, mac_bytes(link.mac), link.index)
+        """The announcer for ``link``, kept between takeovers (its socket is costly to open)."""
+        current = self._announcer_cache
+        if current is not None and (current.ifindex, current.mac) == (link.index, mac_bytes(link.mac)):
+            return current
+        if current is not None:
+            current.close()
+        self._announcer_cache = Announcer(link.name, self.vip.address, mac_bytes(link.mac), link.index)
+        return self._announcer_cache
 
     def _announce_now(self, link: Link) -> None:
         try:
