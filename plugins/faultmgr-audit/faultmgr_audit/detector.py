@@ -154,7 +154,7 @@ class AuditDetector(Detector):
             self._task = None
         now = self.runtime.clock.monotonic()
         for follower, parser in self._sources:
-            self._emit_all(self.pipeline.flush(parser, now, force=True))
+            self._emit_all(self.pipeline.flush(parser, now, force=True), str(follower.path))
             follower.close()
 
     async def _run(self) -> None:
@@ -173,8 +173,9 @@ class AuditDetector(Detector):
                 lines, notices = follower.poll(save=False)
                 for notice in notices:
                     self._notice(follower, notice)
-                self._emit_all(self.pipeline.process(parser, lines, now))
-                self._emit_all(self.pipeline.flush(parser, now))
+                path = str(follower.path)
+                self._emit_all(self.pipeline.process(parser, lines, now), path)
+                self._emit_all(self.pipeline.flush(parser, now), path)
                 follower.save()  # only now: a crash before this repeats these lines, never loses them
             except Exception:  # one source's failure (a bug, a disk error) must not stop the others
                 self.log.exception("polling %s failed", follower.path)
@@ -187,8 +188,10 @@ class AuditDetector(Detector):
         self.emit(kind, str(follower.path), severity, labels={"path": str(follower.path)},
                   payload=notice.payload, message=notice.message)
 
-    def _emit_all(self, findings: list[Finding]) -> None:
+    def _emit_all(self, findings: list[Finding], path: str | None = None) -> None:
         for f in findings:
+            if path is not None:
+                f.labels.setdefault("log", path)
             self.emit(f.kind, f.subject, f.severity, labels=f.labels, payload=f.payload, message=f.message)
 
     def _report_counters(self) -> None:

@@ -47,6 +47,7 @@ async def test_shipped_settings_detect_brute_force_root_login_watch_denied(
         brute = await wait_for(events, "audit.bruteforce")
         assert brute.subject == "203.0.113.9" and str(brute.severity) == "critical"
         assert brute.labels["source_ip"] == "203.0.113.9" and brute.source == "audit"
+        assert brute.labels["log"] == str(tmp_path / "auth.log") and brute.labels["parser"] == "syslog-auth"
 
         append(tmp_path / "auth.log", "Nov 25 07:31:00 web1 sshd[7]: Accepted password for root from 198.51.100.4 "
                                       "port 5000 ssh2\n")
