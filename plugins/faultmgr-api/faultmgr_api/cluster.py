@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,27 +27,30 @@ def _status(component: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
+def components_of(daemon: Daemon, kind: str, types: tuple[str, ...]) -> Iterator[tuple[str, str, Any]]:
+    """(name, type, component) of every running ``kind`` instance ("detector", "action") of those types."""
+    table = daemon.config.detectors if kind == "detector" else daemon.config.actions
+    for name, inst in table.items():
+        component = daemon.instances[kind].get(name)
+        if inst.type in types and component is not None:
+            yield name, inst.type, component
+
+
 def nodes_view(daemon: Daemon) -> dict[str, Any]:
     """This node, its heartbeat peers (with each path's last beat) and who holds each VIP."""
     peers: list[dict[str, Any]] = []
-    for name, inst in daemon.config.detectors.items():
-        component = daemon.instances["detector"].get(name)
-        if inst.type not in HEARTBEAT_TYPES or component is None:
-            continue
+    for name, kind, component in components_of(daemon, "detector", HEARTBEAT_TYPES):
         status = _status(component)
         for peer, info in (status.get("peers") or {}).items():
             paths = [{"name": path, "alive": p.get("alive"), "last_seen_ms_ago": p.get("last_seen_ms_ago"),
                       "seq": p.get("seq")} for path, p in (info.get("paths") or {}).items()]
-            peers.append({"detector": name, "type": inst.type, "peer": peer, "state": info.get("state"),
+            peers.append({"detector": name, "type": kind, "peer": peer, "state": info.get("state"),
                           "last_seen_ms_ago": info.get("last_seen_ms_ago"), "restarts": info.get("restarts"),
                           "paths": paths})
     vips: list[dict[str, Any]] = []
-    for name, inst in daemon.config.actions.items():
-        component = daemon.instances["action"].get(name)
-        if inst.type not in VIP_TYPES or component is None:
-            continue
+    for name, kind, component in components_of(daemon, "action", VIP_TYPES):
         status = _status(component)
-        vips.append({"action": name, "type": inst.type, "vip": status.get("vip"),
+        vips.append({"action": name, "type": kind, "vip": status.get("vip"),
                      "interface": status.get("interface"), "held": status.get("held"),
                      "holder": daemon.node if status.get("held") else None,
                      "last_change": status.get("last_change"), "status": status})

@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from faultmgr_api.cluster import HEARTBEAT_TYPES, VIP_TYPES
+from faultmgr_api.cluster import HEARTBEAT_TYPES, VIP_TYPES, components_of
 
 if TYPE_CHECKING:
     from faultmgr.daemon import Daemon
@@ -176,11 +176,8 @@ class DaemonCollector(Collector):
         missed = GaugeMetricFamily("faultmgr_heartbeat_missed_beats", "Beats missed in a row on a path (beat "
                                    "age divided by keepalive, minus one)", labels=["detector", "peer", "path"])
         vip = GaugeMetricFamily("faultmgr_vip_held", "1 when this node holds the VIP", labels=["action", "vip"])
-        for name, inst in daemon.config.detectors.items():
-            component = daemon.instances["detector"].get(name)
-            if inst.type not in HEARTBEAT_TYPES or component is None:
-                continue
-            keepalive = float(getattr(inst.settings, "keepalive", 1.0) or 1.0)
+        for name, _, component in components_of(daemon, "detector", HEARTBEAT_TYPES):
+            keepalive = float(getattr(component.settings, "keepalive", 1.0) or 1.0)
             try:
                 peers = component.status().get("peers") or {}
             except Exception:
@@ -194,11 +191,9 @@ class DaemonCollector(Collector):
                     last.add_metric([name, peer, path], age_ms / 1000.0)
                     seq.add_metric([name, peer, path], float(p.get("seq") or 0))
                     missed.add_metric([name, peer, path], max(0, int(age_ms / 1000.0 / keepalive) - 1))
-        for name, inst in daemon.config.actions.items():
-            component = daemon.instances["action"].get(name)
-            if inst.type in VIP_TYPES and component is not None:
-                status = component.status()
-                vip.add_metric([name, str(status.get("vip"))], 1.0 if status.get("held") else 0.0)
+        for name, _, component in components_of(daemon, "action", VIP_TYPES):
+            status = component.status()
+            vip.add_metric([name, str(status.get("vip"))], 1.0 if status.get("held") else 0.0)
         yield from (up, last, seq, missed, vip)
 
 

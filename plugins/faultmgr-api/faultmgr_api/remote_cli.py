@@ -61,6 +61,11 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
 json_option = click.option("--json", "as_json", is_flag=True, help="print the API's JSON answer")
 
 
+def api_command(func: F) -> F:
+    """``--json``, the click context and :func:`api_call` for a command that calls the API."""
+    return json_option(click.pass_context(api_call(func)))  # type: ignore[return-value]
+
+
 @click.group()
 @click.option("--url", help="API base URL (default $FAULTMGR_API_URL, the config file, http://127.0.0.1:9467)")
 @click.option("--token", help="bearer token (default $FAULTMGR_API_TOKEN or the config file)")
@@ -77,9 +82,7 @@ def client(ctx: click.Context) -> Client:
 
 
 @remote.command("status")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
     """The daemon's status."""
     data = client(ctx).call("GET", "/api/v1/status")
@@ -107,9 +110,7 @@ def _alert_rows(alerts: list[dict[str, Any]]) -> str:
 @click.option("--severity", help="info, warning, critical (comma-separated)")
 @click.option("--rule", help="rule name glob")
 @click.option("--subject", help="subject glob")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def alerts_cmd(ctx: click.Context, state: str | None, severity: str | None, rule: str | None,
                subject: str | None, as_json: bool) -> None:
     """List alerts."""
@@ -121,9 +122,7 @@ def alerts_cmd(ctx: click.Context, state: str | None, severity: str | None, rule
 @remote.command("ack")
 @click.argument("alert_id", type=int)
 @click.option("-c", "--comment", default="", help="why, or what is being done")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def ack_cmd(ctx: click.Context, alert_id: int, comment: str, as_json: bool) -> None:
     """Acknowledge an alert (stops its escalation)."""
     data = client(ctx).call("POST", f"/api/v1/alerts/{alert_id}/ack", {"comment": comment})
@@ -132,9 +131,7 @@ def ack_cmd(ctx: click.Context, alert_id: int, comment: str, as_json: bool) -> N
 
 @remote.command("unack")
 @click.argument("alert_id", type=int)
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def unack_cmd(ctx: click.Context, alert_id: int, as_json: bool) -> None:
     """Take an acknowledgement back."""
     data = client(ctx).call("POST", f"/api/v1/alerts/{alert_id}/unack", {})
@@ -156,9 +153,7 @@ def _silence_rows(items: list[dict[str, Any]]) -> str:
 @click.argument("matchers", nargs=-1, required=True)
 @click.option("-d", "--duration", default="1h", show_default=True, help="how long (30m, 2h, ...)")
 @click.option("-c", "--comment", default="", help="why")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def silence_add(ctx: click.Context, matchers: tuple[str, ...], duration: str, comment: str, as_json: bool) -> None:
     """Silence alerts matching every MATCHER (name=value, name!=value, name=~regex, name!~regex)."""
     data = client(ctx).call("POST", "/api/v1/silences", {"matchers": list(matchers), "duration": duration,
@@ -169,9 +164,7 @@ def silence_add(ctx: click.Context, matchers: tuple[str, ...], duration: str, co
 
 @silence.command("list")
 @click.option("--all", "include_all", is_flag=True, help="include expired silences")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def silence_list(ctx: click.Context, include_all: bool, as_json: bool) -> None:
     """List silences."""
     data = client(ctx).call("GET", "/api/v1/silences", query={"all": "true" if include_all else None})
@@ -180,9 +173,7 @@ def silence_list(ctx: click.Context, include_all: bool, as_json: bool) -> None:
 
 @silence.command("expire")
 @click.argument("silence_id", type=int)
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def silence_expire(ctx: click.Context, silence_id: int, as_json: bool) -> None:
     """End a silence now."""
     data = client(ctx).call("DELETE", f"/api/v1/silences/{silence_id}")
@@ -206,9 +197,7 @@ def _pool_rows(pools: list[dict[str, Any]]) -> str:
 
 
 @pool.command("list")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def pool_list(ctx: click.Context, as_json: bool) -> None:
     """Every pool with its real servers."""
     data = client(ctx).call("GET", "/api/v1/pools")
@@ -217,9 +206,7 @@ def pool_list(ctx: click.Context, as_json: bool) -> None:
 
 @pool.command("show")
 @click.argument("name")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def pool_show(ctx: click.Context, name: str, as_json: bool) -> None:
     """One pool."""
     data = client(ctx).call("GET", f"/api/v1/pools/{name}")
@@ -239,9 +226,7 @@ def _changed(d: dict[str, Any]) -> str:
 @click.argument("name")
 @click.argument("server")
 @click.option("--timeout", help="longest wait for connections to end (default: the pool's drain_timeout)")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def pool_drain(ctx: click.Context, name: str, server: str, timeout: str | None, as_json: bool) -> None:
     """Drain SERVER of pool NAME: weight 0, wait for its connections, remove it."""
     body = {"timeout": timeout} if timeout else {}
@@ -254,9 +239,7 @@ def pool_drain(ctx: click.Context, name: str, server: str, timeout: str | None, 
 @click.option("--weight", type=int, help="weight (default: the declared one)")
 @click.option("--address", help="address of a server the rule file does not declare")
 @click.option("--port", type=int, help="its port (default: the service's)")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def pool_add(ctx: click.Context, name: str, server: str, weight: int | None, address: str | None,
              port: int | None, as_json: bool) -> None:
     """Put SERVER in pool NAME once a TCP check to it passes."""
@@ -268,9 +251,7 @@ def pool_add(ctx: click.Context, name: str, server: str, weight: int | None, add
 @click.argument("name")
 @click.argument("server")
 @click.argument("weight", type=int)
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def pool_weight(ctx: click.Context, name: str, server: str, weight: int, as_json: bool) -> None:
     """Set SERVER's WEIGHT in pool NAME (0 quiesces it) until `pool restore`."""
     emit(client(ctx).call("POST", f"/api/v1/pools/{name}/servers/{server}/weight", {"weight": weight}), as_json,
@@ -280,18 +261,14 @@ def pool_weight(ctx: click.Context, name: str, server: str, weight: int, as_json
 @pool.command("restore")
 @click.argument("name")
 @click.argument("server")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def pool_restore(ctx: click.Context, name: str, server: str, as_json: bool) -> None:
     """Clear the operator's override of SERVER: back to what the rule file declares."""
     emit(client(ctx).call("DELETE", f"/api/v1/pools/{name}/servers/{server}/override"), as_json, _changed)
 
 
 @remote.command("nodes")
-@json_option
-@click.pass_context
-@api_call
+@api_command
 def nodes_cmd(ctx: click.Context, as_json: bool) -> None:
     """Heartbeat peers with their paths, and who holds each VIP."""
     data = client(ctx).call("GET", "/api/v1/nodes")
