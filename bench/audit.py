@@ -127,8 +127,7 @@ def run_files(lines: dict[str, list[str]]) -> tuple[float, int]:
         started = time.perf_counter()
         while detector.pipeline.lines < total:
             detector.poll()
-        for _, parser in detector._sources:  # the last grouped audit event
-            detector._emit_all(detector.pipeline.flush(parser, 0.0, force=True))
+        detector.drain()  # the last grouped audit event
         elapsed = time.perf_counter() - started
         return elapsed, counter.count
 
@@ -141,7 +140,7 @@ def run_memory(lines: dict[str, list[str]]) -> float:
             (folder / name).write_text("")
         detector = make_detector(folder, EventCounter())
         detector.build_sources()
-        parsers = {follower.path.name: parser for follower, parser in detector._sources}
+        parsers = {follower.path.name: parser for follower, parser in detector.sources}
         started = time.perf_counter()
         for name, content in lines.items():
             detector.pipeline.process(parsers[name], content, 0.0)

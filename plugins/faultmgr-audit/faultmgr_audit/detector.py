@@ -152,10 +152,20 @@ class AuditDetector(Detector):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self.drain()
+        for follower, _ in self._sources:
+            follower.close()
+
+    @property
+    def sources(self) -> list[tuple[LogFollower, Parser]]:
+        """Each source's follower and parser (built by :meth:`build_sources`)."""
+        return list(self._sources)
+
+    def drain(self) -> None:
+        """Emit what the parsers still hold (an audit event without its EOE record yet)."""
         now = self.runtime.clock.monotonic()
         for follower, parser in self._sources:
             self._emit_all(self.pipeline.flush(parser, now, force=True), str(follower.path))
-            follower.close()
 
     async def _run(self) -> None:
         while True:

@@ -276,8 +276,8 @@ def test_a_parser_that_raises_loses_only_that_line(make_detector: Make,
     detector = make_detector(sources=[{"path": str(log), "parser": "dsi", "start_at": "start"}],
                              match=[{"name": "all", "subject": "{text}"}])
     detector.build_sources()
-    follower, _ = detector._sources[0]
-    detector._sources[0] = (follower, registry.create("broken"))
+    follower, _ = detector.sources[0]
+    detector._sources[0] = (follower, registry.create("broken"))  # swap in the buggy parser
     detector.poll()
     assert [e.subject for e in events] == ["one", "two"]
     assert detector.status()["parser_errors"] == 1
