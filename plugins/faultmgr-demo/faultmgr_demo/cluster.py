@@ -13,6 +13,7 @@ from pathlib import Path
 from faultmgr_demo import observe
 from faultmgr_demo.configs import Configs
 from faultmgr_demo.hosts import Hosts, NamespaceHosts, wait_for
+from faultmgr_demo.portal import Portal, api_available
 from faultmgr_demo.topology import HEADS, REAL_SERVERS, Layout
 
 
@@ -43,6 +44,9 @@ class Cluster:
         self.traps = workdir / "mgmt" / "traps.jsonl"
         self.client_log = workdir / "client" / "requests.log"
         self.daemons: dict[str, subprocess.Popen[bytes]] = {}
+        self.portals: list[Portal] = []
+        #: Each daemon's dashboard as this host's browser reaches it (empty without faultmgr-api).
+        self.dashboards: dict[str, str] = {}
 
     def log(self, node: str, what: str) -> Path:
         return self.configs.node_dir(node) / f"{what}.log"
@@ -131,7 +135,7 @@ class Cluster:
         say = step if callable(step) else (lambda text: None)
         say("building the nodes")
         self.hosts.up()
-        self.configs.write()
+        self.configs.write(api=api_available())
         say("starting the pager gateway (SMTP) and the management station (SNMP traps)")
         self.start_sinks()
         say("starting three real servers")
@@ -144,6 +148,7 @@ class Cluster:
             self.start_vip_stand_in()
         say("starting faultmgr on the eHB watcher and both heads")
         self.start_daemons("watcher", *HEADS)
+        self.open_dashboards()
         say("waiting for head-a to hold the VIP")
         if not wait_for(lambda: self.holder() == "head-a", 30):
             raise DemoError(f"head-a did not take the VIP at start (log: {self.log('head-a', 'faultmgr')})")
@@ -154,6 +159,19 @@ class Cluster:
         say("waiting for the watcher to hear both heads")
         if not wait_for(self._watcher_hears_both, 30):
             raise DemoError(f"the eHB watcher does not hear both heads (log: {self.log('watcher', 'faultmgr')})")
+
+    def open_dashboards(self) -> None:
+        """Make each daemon's dashboard reachable from this host (a portal into each namespace)."""
+        if self.configs.api_token is None:
+            return
+        for node in (*HEADS, "watcher"):
+            port = self.layout.port("api:" + node)
+            if isinstance(self.hosts, NamespaceHosts):
+                portal = Portal(self.hosts.ns(node), port)
+                self.portals.append(portal)
+                self.dashboards[node] = portal.url
+            else:
+                self.dashboards[node] = f"http://127.0.0.1:{port}/"
 
     def _watcher_hears_both(self) -> bool:
         heard = {e["subject"] for e in observe.events(self.configs.state_dir("watcher"), 0, "ehb.member.up")}
@@ -192,6 +210,9 @@ class Cluster:
     def down(self) -> None:
         """Stop everything and remove the nodes."""
         self.daemons.clear()
+        for portal in self.portals:
+            portal.close()
+        self.portals.clear()
         self.hosts.down()
 
     def wait(self, seconds: float) -> None:

@@ -84,13 +84,19 @@ def demo_command(json_output: bool, keep: bool, loopback: bool) -> None:
         "mode": mode, "dry_run": layout.dry_run, "lab": tag, "workdir": str(workdir),
         "where": (f"network namespaces {tag}-* (root)" if mode == "netns"
                   else "loopback, no root")}
-    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: a shell without job control starts background jobs with SIGINT ignored, and Python then
+    # never turns Ctrl-C into KeyboardInterrupt.
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     failed = True
     try:
         with Progress() as progress:
             started = time.monotonic()
             cluster.up(progress.step)
             progress.note(f"cluster up in {time.monotonic() - started:.1f}s ({info['where']}; files in {workdir})")
+            if cluster.dashboards:
+                info["dashboards"] = cluster.dashboards
+                info["dashboard_token"] = cluster.configs.api_token
+                progress.note(dashboard_text(cluster))
             stages = Story(cluster, progress).run()
             info["elapsed_s"] = round(time.monotonic() - started, 1)
         click.echo(as_json(info, stages) if json_output else render(info, stages))
@@ -110,7 +116,12 @@ def demo_command(json_output: bool, keep: bool, loopback: bool) -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def dashboard_text(cluster: Cluster) -> str:
+    """Where the dashboards are, and the token to sign in with."""
+    urls = ", ".join(f"{node} {url}" for node, url in cluster.dashboards.items())
+    return f"dashboards while the demo runs: {urls} (token: {cluster.configs.api_token})"
 
 
 def _keep(cluster: Cluster) -> None:
@@ -122,6 +133,8 @@ def _keep(cluster: Cluster) -> None:
     for node, path in rule_files.items():
         click.echo(f"  faultmgr alerts -c {path}      # {node}", err=True)
     click.echo(f"  faultmgr history --what actions -c {rule_files['head-a']}", err=True)
+    if cluster.dashboards:
+        click.echo(dashboard_text(cluster), err=True)
     click.echo("Ctrl-C stops it and removes everything.", err=True)
     while True:
         time.sleep(3600)

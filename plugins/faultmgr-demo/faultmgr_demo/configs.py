@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,13 @@ def write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+def write_tokens(path: Path) -> str:
+    """A private tokens file for the dashboards with one admin token (``name scope token``); the token."""
+    token = secrets.token_urlsafe(24)
+    write_private(path, f"demo admin {token}\n")
+    return token
+
+
 class Configs:
     """Writes every file of one run under ``workdir`` and knows where each is."""
 
@@ -47,6 +55,9 @@ class Configs:
         self.workdir = workdir
         self.key_file = workdir / "heartbeat.keys"
         self.holder_file = workdir / "vip-holder"
+        self.tokens_file = workdir / "api.tokens"
+        #: The dashboards' admin token, when the faultmgr-api plugin is installed (else ``None``).
+        self.api_token: str | None = None
 
     def node_dir(self, node: str) -> Path:
         """Config, state and log of one node."""
@@ -76,9 +87,12 @@ class Configs:
             values[f"{name}_port"] = lay.port(f"web:{name}")
         return values
 
-    def write(self) -> None:
-        """The secret key, both heads' and the watcher's rule files, and each head's HAProxy config."""
+    def write(self, api: bool = False) -> None:
+        """The secret key, both heads' and the watcher's rule files, and each head's HAProxy config; with
+        ``api``, an ``api:`` section in each rule file and the tokens file it names."""
         write_private(self.key_file, f"1 {os.urandom(32).hex()}\n")
+        if api:
+            self.api_token = write_tokens(self.tokens_file)
         for head in HEADS:
             peer = HEADS[1 - HEADS.index(head)]
             values = {**self.common(), "node": head, "peer": peer, "state_dir": self.state_dir(head),
@@ -88,10 +102,18 @@ class Configs:
             text = fill(template("head.yaml"), values)
             if self.layout.dry_run:
                 text = self._stand_in_vip(text, head)
-            self.rule_file(head).write_text(text)
+            self.rule_file(head).write_text(text + self._api(head))
             self.haproxy_config(head).write_text(self._haproxy(head))
         values = {**self.common(), "state_dir": self.state_dir("watcher")}
-        self.rule_file("watcher").write_text(fill(template("watcher.yaml"), values))
+        self.rule_file("watcher").write_text(fill(template("watcher.yaml"), values) + self._api("watcher"))
+
+    def _api(self, node: str) -> str:
+        """The ``api:`` section (HTTP API and dashboard on the node's loopback), or nothing."""
+        if self.api_token is None:
+            return ""
+        return (f"\napi:   # dashboard and HTTP API (faultmgr-api), on the node's loopback\n"
+                f"  listen: \"127.0.0.1:{self.layout.port('api:' + node)}\"\n"
+                f"  tokens_file: \"{self.tokens_file}\"\n")
 
     def _stand_in_vip(self, text: str, head: str) -> str:
         """Loopback story: the VIP action becomes the dry-run stand-in (``demo.vip``), with a header saying so."""

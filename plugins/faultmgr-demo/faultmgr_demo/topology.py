@@ -43,7 +43,8 @@ class Layout:
         addresses = {node: f"{SUBNET}.{number}" for node, number in HOST_NUMBER.items()}
         ports = {"hb:head-a": 694, "hb:head-b": 694, "hb:watcher": 694, "service": 80, "smtp": 25, "traps": 162,
                  **{f"web:{name}": 8080 for name in REAL_SERVERS},
-                 **{f"service:{head}": 80 for head in HEADS}}
+                 **{f"service:{head}": 80 for head in HEADS},
+                 **{f"api:{node}": 9467 for node in (*HEADS, "watcher")}}
         return cls(addresses, f"{SUBNET}.{VIP_HOST}", ports)
 
     @classmethod
@@ -51,7 +52,8 @@ class Layout:
         """Every node is 127.0.0.1; every service a free port of its own. The VIP is a local stand-in."""
         addresses = dict.fromkeys(HOST_NUMBER, "127.0.0.1")
         names = ["hb:head-a", "hb:head-b", "hb:watcher", "service", "smtp", "traps",
-                 *[f"web:{name}" for name in REAL_SERVERS], *[f"service:{head}" for head in HEADS]]
+                 *[f"web:{name}" for name in REAL_SERVERS], *[f"service:{head}" for head in HEADS],
+                 *[f"api:{node}" for node in (*HEADS, "watcher")]]
         return cls(addresses, "127.0.0.1", {name: free_port() for name in names}, dry_run=True)
 
     def ip(self, node: str) -> str:
