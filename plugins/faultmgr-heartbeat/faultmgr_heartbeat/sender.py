@@ -85,7 +85,10 @@ class Sender(threading.Thread):
             now = time.monotonic()
             if self.lag.record(now - due):
                 self.on_stall(now)
-            self.beat()
+            try:
+                self.beat()
+            except Exception:  # a bug must not silence this node: log it and keep the rhythm
+                self.log.exception("heartbeat sender: beat %s failed", self.seq)
             due += self.interval
             if due <= now:
                 # Beats missed during a stall are skipped, not sent in a burst.

@@ -104,7 +104,7 @@ PathSettings = Annotated[
 class BaseHeartbeatSettings(PluginSettings):
     """What both the heartbeat and the eHB detector take: identity, keys, paths and timing."""
 
-    node: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64,
+    node: str = Field(default_factory=socket.gethostname,
                       description="this node's name on the wire (default: the host name)")
     key_file: SecretFile = Field(description="key file (mode 0600): lines `key-id secret`, the first signs")
     paths: list[PathSettings] = Field(min_length=1, description="where beats go and come from")
@@ -130,6 +130,11 @@ class BaseHeartbeatSettings(PluginSettings):
                                              "ha.cf's `realtime on`")
     realtime_priority: int = Field(10, ge=1, le=99, description="SCHED_RR priority of the sender")
 
+    @field_validator("node")
+    @classmethod
+    def _node(cls, value: str) -> str:
+        return wire_name(value)
+
     @model_validator(mode="after")
     def _timing(self) -> BaseHeartbeatSettings:
         if not self.keepalive < self.warntime < self.deadtime:
@@ -150,6 +155,11 @@ class HeartbeatSettings(BaseHeartbeatSettings):
 
     peers: list[str] = Field(min_length=1, description="names of the peer nodes to watch")
 
+    @field_validator("peers")
+    @classmethod
+    def _peers(cls, value: list[str]) -> list[str]:
+        return [wire_name(name) for name in value]
+
 
 class EhbSettings(BaseHeartbeatSettings):
     """The ``ehb`` detector: an external watcher of a group of head nodes."""
@@ -157,6 +167,18 @@ class EhbSettings(BaseHeartbeatSettings):
     group: str | None = Field(None, description="group name, the subject of ehb.group.* (default: instance name)")
     members: list[str] = Field(min_length=1, description="names of the nodes in the group (head-a, head-b)")
     send: bool = Field(False, description="send beats too (a watcher normally only listens)")
+
+    @field_validator("members")
+    @classmethod
+    def _members(cls, value: list[str]) -> list[str]:
+        return [wire_name(name) for name in value]
+
+
+def wire_name(name: str) -> str:
+    """``name`` if it can travel in a beat: printable, 1 to 64 bytes of UTF-8."""
+    if not name or len(name.encode()) > 64 or not name.isprintable():
+        raise ValueError(f"node name {name!r} must be printable and 1 to 64 bytes of UTF-8")
+    return name
 
 
 def path_name(index: int, path: UdpPathSettings | BcastPathSettings | McastPathSettings | SerialPathSettings,

@@ -144,6 +144,12 @@ def test_settings_validate_timing_and_registration() -> None:
         HeartbeatDetector.Settings(**{**base, "paths": [{"type": "udp", "targets": ["nowhere"]}]})
     with pytest.raises(ValueError):
         HeartbeatDetector.Settings(**{**base, "paths": [{"type": "carrier-pigeon"}]})
+    with pytest.raises(ValueError, match="64 bytes"):
+        HeartbeatDetector.Settings(**base, node="é" * 40)
+    with pytest.raises(ValueError, match="printable"):
+        HeartbeatDetector.Settings(**{**base, "peers": ["bad\nname"]})
+    with pytest.raises(ValueError, match="path_deadtime"):
+        HeartbeatDetector.Settings(**base, path_deadtime="20s")
     settings = HeartbeatDetector.Settings(**base, keepalive="200ms", warntime="600ms", deadtime="1s")
     assert settings.deadtime == 1.0 and settings.node  # node defaults to the host name
 
