@@ -81,6 +81,7 @@ class BruteForce:
         self._firing: dict[str, float] = {}
 
     def observe(self, record: Record, now: float) -> Finding | None:
+        """A finding when this failure completes a burst from its source (once per burst), else ``None``."""
         fields = record.fields
         if fields.get("outcome") != "failure" or fields.get("action") not in self._actions:
             return None
@@ -126,6 +127,7 @@ class RootLogin:
         self.networks = [ipaddress.ip_network(n, strict=False) for n in settings.allowed_networks]
 
     def observe(self, record: Record) -> Finding | None:
+        """A finding for a privileged login from outside the allowed networks, else ``None``."""
         fields = record.fields
         if fields.get("action") != "login" or fields.get("outcome") != "success":
             return None
@@ -154,6 +156,7 @@ class Watch:
         self.severity = settings.severity
 
     def observe(self, record: Record) -> Finding | None:
+        """A finding for a record carrying a (selected) watch key, else ``None``."""
         key = record.fields.get("key")
         if not key or (self.keys and key not in self.keys) or record.type == "CONFIG_CHANGE":
             return None  # CONFIG_CHANGE names the key of a rule being changed, not a watched file touched
@@ -171,6 +174,7 @@ class Denied:
         self.exits = frozenset(settings.exits)
 
     def observe(self, record: Record) -> Finding | None:
+        """A finding for an access refused to a privileged process, else ``None``."""
         fields = record.fields
         if record.parser == "dsi":
             if fields.get("outcome") != "deny" or fields.get("privileged") != "yes":
@@ -203,6 +207,7 @@ class Detections:
         self.denied = Denied(denied) if denied.enabled else None
 
     def observe(self, record: Record, now: float) -> list[Finding]:
+        """What every enabled detection concludes from ``record`` read at ``now`` (detector clock)."""
         fields = record.fields
         if "outcome" not in fields and "key" not in fields:
             return []  # most records: nothing any detection looks at
@@ -216,7 +221,9 @@ class Detections:
         return found
 
     def tick(self, now: float) -> list[Finding]:
+        """Time-driven findings (brute-force recoveries)."""
         return self.brute.tick(now) if self.brute else []
 
     def status(self) -> dict[str, Any]:
+        """Sources currently reported as brute-forcing."""
         return {"bruteforce_firing": sorted(self.brute._firing) if self.brute else []}

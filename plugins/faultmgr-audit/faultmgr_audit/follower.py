@@ -130,6 +130,7 @@ class LogFollower:
         self._close()
 
     def status(self) -> dict[str, Any]:
+        """A JSON-ready view: path, whether open, offset, lines read, lines cut, stalled."""
         return {"path": str(self.path), "open": self._fd is not None, "offset": self.offset,
                 "lines": self.lines_read, "cut_lines": self.cut_lines + self._splitter.cut_lines,
                 "stalled": self._stalled}

@@ -105,6 +105,7 @@ class CompiledRule:
         self.regexes = [(k, BoundedRegex(p, max_chars=max_chars, timeout=timeout)) for k, p in rule.regex.items()]
 
     def test(self, record: Record) -> bool:
+        """True when every condition of the rule holds for ``record``."""
         if self.types and record.type not in self.types:
             return False
         fields = record.fields
@@ -121,6 +122,7 @@ class CompiledRule:
         return True
 
     def finding(self, record: Record) -> Finding:
+        """The event this rule emits for ``record`` (labels, subject and message rendered from its fields)."""
         rule = self.rule
         labels = {"rule": rule.name, "parser": record.parser, "type": record.type}
         for name in NORMALISED_FIELDS:

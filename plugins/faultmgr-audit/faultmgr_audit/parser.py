@@ -65,6 +65,7 @@ class ParserRegistry:
         self._types[name] = cls
 
     def names(self) -> list[str]:
+        """Registered parser type names, sorted."""
         return sorted(self._types)
 
     def __iter__(self) -> Iterator[str]:
