@@ -147,19 +147,26 @@ class VipTakeover(Action):
                                   + (f" after fencing {peer}" if fence_detail else ""),
                             {"changed": added, "mac": link.mac, "fence": fence_detail or None})
 
+    @property
+    def yields_to_another_holder(self) -> bool:
+        """When both heads hold the address, does this one let go? Exactly one side does, by policy, so two
+        holders that find each other at the same moment never both release it: with ``auto_failback`` the
+        preferred node keeps it; without, the address stays where it moved (the standby keeps it)."""
+        return self.settings.preferred != self.settings.auto_failback
+
     async def _on_peer_back(self) -> ActionResult:
-        """The peer is heard again. Of two holders (a healed split brain) exactly one keeps the address: the
-        preferred node; a standby gives it back with ``auto_failback``, or when the peer holds it too."""
+        """The peer is heard again (a restart, a healed split brain, a restored link): of two holders exactly
+        one keeps the address and announces it again; the other releases it."""
         try:
             if not await holds(self.settings.interface, self.vip):
                 return ActionResult(True, "peer back; the address is not held here")
-            if not self.settings.preferred:
-                if self.settings.auto_failback:
+            if self.yields_to_another_holder:
+                if not self.settings.preferred:
                     return await self._yield("peer back; released {vip} (auto_failback)")
                 other = await self._other_holder()
                 if other is not None:
                     return await self._yield(f"peer back and {other} holds {{vip}} too; released it here "
-                                             "(the preferred node keeps it)")
+                                             "(auto_failback off: the address stays with the standby)")
         except AddressError as exc:
             return ActionResult(False, str(exc))
         # The peer may have held the address meanwhile (a healed split brain, a cut link restored):
@@ -210,11 +217,10 @@ class VipTakeover(Action):
         return owner.hex(":") if owner else None
 
     async def _keep_or_yield(self) -> None:
-        """Held at start: keep it and re-announce, unless another node answers for it too (a split brain
-        healed, or this node was restarted after a takeover) and this node is not the one that keeps it."""
+        """Held at start: keep it and re-announce, unless another node answers for it too (this node was
+        restarted after its peer took over) and this node is the one that yields."""
         async with self._lock:
-            keeps = self.settings.preferred and self.settings.auto_failback
-            other = None if keeps else await self._other_holder()
+            other = await self._other_holder() if self.yields_to_another_holder else None
             if other is not None:
                 await remove_address(self.settings.interface, self.vip)
                 self._mark(False)

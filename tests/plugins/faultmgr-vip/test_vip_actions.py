@@ -245,16 +245,20 @@ async def test_standby_gives_the_vip_back_when_the_alert_resolves(lab: Any, runt
     assert lab.has_address("head-b", "10.77.0.101")
 
 
-async def test_after_a_split_brain_the_standby_yields_even_without_failback(lab: Any, runtime: Runtime) -> None:
-    lab.exec("head-a", "ip", "addr", "add", L.VIP4, "dev", "eth0")
-    sticky = takeover(runtime, auto_failback=False, start_probe_timeout="300ms")
+@pytest.mark.parametrize(("preferred", "auto_failback", "keeps"), [
+    (True, True, True), (False, True, False), (True, False, False), (False, False, True),
+])
+async def test_of_two_holders_exactly_one_keeps_when_the_peer_returns(
+        lab: Any, runtime: Runtime, preferred: bool, auto_failback: bool, keeps: bool) -> None:
+    lab.exec("head-a", "ip", "addr", "add", L.VIP4, "dev", "eth0")  # the peer holds it too: a split brain
+    lab.exec("head-b", "ip", "addr", "add", L.VIP4, "dev", "eth0")
+    action = takeover(runtime, preferred=preferred, auto_failback=auto_failback, start_probe_timeout="300ms")
     with lab.entered("head-b"):
-        assert (await sticky.run(ALERT, None)).ok  # both hold it now, as during a split brain
-        healed = await sticky.run(ALERT, None, resolved=True)
-        await sticky.stop()
-    assert healed.ok and "holds 10.77.0.100/24 too" in healed.detail, healed.detail
-    assert not lab.has_address("head-b", L.VIP4)
-    assert lab.has_address("head-a", L.VIP4)
+        healed = await action.run(ALERT, None, resolved=True)
+        await action.stop()
+    assert healed.ok, healed.detail
+    assert lab.has_address("head-b", L.VIP4) is keeps, healed.detail
+    assert ("keeping" in healed.detail) is keeps
 
 
 async def test_preferred_node_claims_at_start_unless_someone_answers(lab: Any, runtime: Runtime) -> None:
