@@ -89,6 +89,15 @@ class Cluster:
         if proc.poll() is not None:
             raise DemoError(f"haproxy on {head} exited: {self.log(head, 'haproxy').read_text()[-500:]}")
 
+    def start_service(self, head: str) -> None:
+        """What the VIP serves on ``head``: HAProxy in front of the pool, or (without HAProxy) a plain HTTP
+        server answering with the head's name."""
+        if self.layout.pool:
+            self.start_haproxy(head)
+            return
+        host = "127.0.0.1" if self.layout.dry_run else "0.0.0.0"
+        self.start_program(head, "service", program("http", head, host, str(self.layout.port("service:" + head))))
+
     def start_daemons(self, *nodes: str) -> None:
         """Start ``faultmgr run`` on each node at once (they take seconds to import their plugins), then wait
         until each has opened its control socket."""
@@ -141,9 +150,9 @@ class Cluster:
         say("starting three real servers")
         for name in REAL_SERVERS:
             self.start_real_server(name)
-        say("starting HAProxy on both heads")
+        say("starting HAProxy on both heads" if self.layout.pool else "starting the service on both heads")
         for head in HEADS:
-            self.start_haproxy(head)
+            self.start_service(head)
         if self.layout.dry_run:
             self.start_vip_stand_in()
         say("starting faultmgr on the eHB watcher and both heads")
@@ -197,7 +206,7 @@ class Cluster:
     def power_on_head(self, head: str) -> None:
         """The head boots again: its link, HAProxy and faultmgr come back (it does not hold the VIP)."""
         self.hosts.power_on(head)
-        self.start_haproxy(head)
+        self.start_service(head)
         self.start_daemons(head)
 
     def forge_heartbeats(self, count: int = 20) -> None:

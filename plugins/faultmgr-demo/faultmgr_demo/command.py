@@ -47,17 +47,14 @@ def choose_mode(loopback: bool) -> tuple[str, str | None]:
     return "netns", None
 
 
-def missing_programs() -> list[str]:
-    """Debian packages the demo needs and does not find."""
-    return [package for program, package in (("haproxy", "haproxy"),) if shutil.which(program) is None]
-
-
 @click.command("demo")
 @click.option("--json", "json_output", is_flag=True, help="print the timeline as one JSON object")
 @click.option("--keep", is_flag=True, help="leave the cluster running after the story, until Ctrl-C")
+@click.option("--without-pool", is_flag=True, help="leave HAProxy and the pool out (the default when HAProxy is "
+                                                   "not installed)")
 @click.option("--loopback", is_flag=True, help=f"run the loopback story (dry run) even as root "
                                                f"(also: {FORCE_LOOPBACK_ENV}=1)")
-def demo_command(json_output: bool, keep: bool, loopback: bool) -> None:
+def demo_command(json_output: bool, keep: bool, without_pool: bool, loopback: bool) -> None:
     """Build a small HA cluster on this machine and break it, one fault after another.
 
     As root: network namespaces with two head nodes sharing a VIP, three real servers behind an HAProxy pool,
@@ -72,16 +69,18 @@ def demo_command(json_output: bool, keep: bool, loopback: bool) -> None:
     mode, why = choose_mode(loopback)
     if why and not json_output:
         click.echo(f"faultmgr demo: {why}", err=True)
-    missing = missing_programs()
-    if missing:
-        raise click.ClickException(f"the demo needs {', '.join(missing)}: apt-get install {' '.join(missing)}")
     layout = Layout.namespaces() if mode == "netns" else Layout.loopback()
+    if not without_pool and shutil.which("haproxy") is None:
+        without_pool = True
+        click.echo("faultmgr demo: HAProxy is not installed (apt-get install haproxy): running without the "
+                   "load-balancer pool", err=True)
+    layout.pool = not without_pool
     tag = new_tag()
     hosts: Hosts = NamespaceHosts(layout, tag) if mode == "netns" else LoopbackHosts(layout, tag)
     workdir = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
     cluster = Cluster(hosts, layout, workdir)
     info: dict[str, Any] = {
-        "mode": mode, "dry_run": layout.dry_run, "lab": tag, "workdir": str(workdir),
+        "mode": mode, "dry_run": layout.dry_run, "pool": layout.pool, "lab": tag, "workdir": str(workdir),
         "where": (f"network namespaces {tag}-* (root)" if mode == "netns"
                   else "loopback, no root")}
     # SIGINT too: a shell without job control starts background jobs with SIGINT ignored, and Python then

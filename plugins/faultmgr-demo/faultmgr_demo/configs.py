@@ -102,6 +102,8 @@ class Configs:
             text = fill(template("head.yaml"), values)
             if self.layout.dry_run:
                 text = self._stand_in_vip(text, head)
+            if not self.layout.pool:
+                text = self._without_pool(text)
             self.rule_file(head).write_text(text + self._api(head))
             self.haproxy_config(head).write_text(self._haproxy(head))
         values = {**self.common(), "state_dir": self.state_dir("watcher")}
@@ -124,6 +126,17 @@ class Configs:
                                     "holder_file": str(self.holder_file), "node": head}
         header = ("# Loopback story (dry run): the VIP action is the demo's stand-in, and the daemon runs with\n"
                   "# --dry-run, so pool actions only say what they would do.\n")
+        return header + yaml.safe_dump(config, sort_keys=False)
+
+    @staticmethod
+    def _without_pool(text: str) -> str:
+        """No HAProxy: no ``pools:`` section and no pool action; the probes still page."""
+        config = yaml.safe_load(text)
+        config.pop("pools", None)
+        config["actions"].pop("web-out", None)
+        config["rules"]["real-server-down"]["actions"] = []
+        config["rules"]["real-server-down"]["annotations"]["summary"] = "real server {subject} fails its check"
+        header = "# Without HAProxy: the real servers are probed and paged about, but there is no pool to act on.\n"
         return header + yaml.safe_dump(config, sort_keys=False)
 
     def _haproxy(self, head: str) -> str:

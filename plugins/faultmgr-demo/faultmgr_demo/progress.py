@@ -23,6 +23,8 @@ class Progress:
         self.enabled = enabled
         self.tty = enabled and self.stream.isatty()
         self._text = ""
+        #: Put before every step's text (the story sets it to the stage number).
+        self.prefix = ""
         self._since = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -59,6 +61,7 @@ class Progress:
 
     def step(self, text: str) -> None:
         """A new thing is happening."""
+        text = self.prefix + text
         with self._lock:
             self._text, self._since = text, time.monotonic()
         if self.enabled and not self.tty:

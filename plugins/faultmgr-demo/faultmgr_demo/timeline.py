@@ -33,8 +33,12 @@ def _client_line(client: dict[str, Any]) -> str:
 def render(mode: dict[str, Any], stages: list[Stage]) -> str:
     """The timeline for people."""
     dry = " [dry run]" if mode["dry_run"] else ""
-    lines = [f"faultmgr demo: {mode['where']}{' — DRY RUN: VIP and pool actions only say what they would do' if dry else ''}",
-             ""]
+    header = f"faultmgr demo: {mode['where']}"
+    if dry:
+        header += " — DRY RUN: VIP and pool actions only say what they would do"
+    if not mode.get("pool", True):
+        header += " — without the load-balancer pool (no HAProxy)"
+    lines = [header, ""]
     for number, stage in enumerate(stages, 1):
         record = stage.record
         lines.append(f"{number}. {record['title']}")

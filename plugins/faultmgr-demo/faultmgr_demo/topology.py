@@ -36,6 +36,8 @@ class Layout:
     vip: str
     ports: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
+    #: HAProxy and the ``web`` pool in front of the real servers (left out when HAProxy is not installed).
+    pool: bool = True
 
     @classmethod
     def namespaces(cls) -> Layout:

@@ -31,8 +31,8 @@ def demo_env(loopback: bool) -> dict[str, str]:
     return env
 
 
-def run_demo(loopback: bool) -> dict[str, Any]:
-    proc = subprocess.run([FAULTMGR, "demo", "--json"], capture_output=True, text=True, timeout=300,
+def run_demo(loopback: bool, *options: str) -> dict[str, Any]:
+    proc = subprocess.run([FAULTMGR, "demo", "--json", *options], capture_output=True, text=True, timeout=300,
                           env=demo_env(loopback))
     assert proc.returncode == 0, proc.stderr[-3000:]
     result: dict[str, Any] = json.loads(proc.stdout)
@@ -112,6 +112,21 @@ def test_root_story_end_to_end() -> None:
 def test_loopback_story_is_labelled_dry_run() -> None:
     need_program("haproxy")
     check_story(run_demo(loopback=True), dry_run=True)
+
+
+def test_without_haproxy_the_pool_is_left_out() -> None:
+    """What a machine without HAProxy gets (``--without-pool`` is also the default there): the probes still
+    detect and page, and every other stage is unchanged."""
+    result = run_demo(True, "--without-pool")
+    assert result["pool"] is False
+    stages = {stage["stage"]: stage for stage in result["stages"]}
+    assert list(stages) == STAGES
+    first = stages["real-server-fails"]
+    assert first["missing"] == [] and first["actions"] == []
+    assert any(d["kind"] == "probe.failed" for d in first["detected"])
+    assert any(n["via"] == "mail" and "web1" in n["subject"] for n in first["notified"])
+    assert first["client"]["failed"] == 0
+    assert all(stage["missing"] == [] for stage in stages.values())
 
 
 def interrupt_in_the_middle(loopback: bool) -> None:
