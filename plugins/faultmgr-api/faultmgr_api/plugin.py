@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from faultmgr.config.sections import SectionRegistry
@@ -21,6 +22,14 @@ log = logging.getLogger("faultmgr.api")
 SECTION = "api"
 #: Where the running server hangs on the daemon (the core has no slot for plugin state of its own).
 _ATTR = "_faultmgr_api_server"
+#: Tasks in flight (the event loop keeps only weak references to tasks).
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coro, name="faultmgr-api")
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
 
 
 @hookimpl
@@ -71,7 +80,7 @@ async def _start(daemon: Daemon, section: ApiSection) -> None:
         setattr(daemon, _ATTR, None)
         log.error("api: not started: %s: %s", type(exc).__name__, exc)
         return
-    asyncio.get_running_loop().create_task(_stop_with(daemon, server))
+    _spawn(_stop_with(daemon, server))
 
 
 async def _stop_with(daemon: Daemon, server: ApiServer) -> None:
@@ -86,7 +95,7 @@ async def _stop_with(daemon: Daemon, server: ApiServer) -> None:
 def faultmgr_startup(daemon: Daemon) -> None:
     section = daemon.config.sections.get(SECTION)
     if isinstance(section, ApiSection):
-        asyncio.get_running_loop().create_task(_start(daemon, section))
+        _spawn(_start(daemon, section))
 
 
 @hookimpl
@@ -96,7 +105,7 @@ def faultmgr_reloaded(daemon: Daemon, changed: list[str]) -> None:
     if server is not None and section == server.section:
         server.reload_tokens()  # the file may have changed even when the section did not
         return
-    asyncio.get_running_loop().create_task(_restart(daemon, server, section))
+    _spawn(_restart(daemon, server, section))
 
 
 async def _restart(daemon: Daemon, server: ApiServer | None, section: Any) -> None:
@@ -112,7 +121,7 @@ def faultmgr_shutdown(daemon: Daemon) -> None:
     server = _server(daemon)
     if server is not None:  # normally already stopped by _stop_with; this covers a stop without the event
         setattr(daemon, _ATTR, None)
-        asyncio.get_running_loop().create_task(server.stop())
+        _spawn(server.stop())
 
 
 @hookimpl

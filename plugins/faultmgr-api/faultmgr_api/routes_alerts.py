@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from typing import Any
 
 from aiohttp import web
 
+from faultmgr.alert import AlertView
 from faultmgr_api.bodies import AckBody, SilenceBody, UnackBody
 from faultmgr_api.errors import ApiError, parse_body
 from faultmgr_api.server import caller, daemon_of, needs
@@ -42,6 +44,20 @@ def choice_param(request: web.Request, name: str, allowed: tuple[str, ...]) -> l
     return values
 
 
+#: AlertView's fields, for a shallow copy: ``AlertView.to_dict`` (``dataclasses.asdict``) deep-copies every
+#: nested dict, which costs ~0.2 ms per alert here, i.e. a fifth of a second of the event loop for 1,000.
+ALERT_FIELDS = tuple(f.name for f in dataclasses.fields(AlertView))
+
+
+def alert_dict(engine: Any, view: AlertView, now: float) -> dict[str, Any]:
+    """What ``engine.describe(view)`` gives (the alert and why it is muted), without the deep copy; the
+    result is serialised at once, in the loop, so sharing the view's dicts is safe."""
+    out = {name: getattr(view, name) for name in ALERT_FIELDS}
+    live = engine.alerts.get(view.fingerprint)
+    out["muted"] = engine.router.muted(live, now) if live is not None else None
+    return out
+
+
 def _alert_id(request: web.Request) -> int:
     value = int_param(request, "id")
     assert value is not None  # the route pattern requires it
@@ -56,7 +72,8 @@ async def list_alerts(request: web.Request) -> web.Response:
     states = choice_param(request, "state", STATES) or ["pending", "firing"]
     severities = choice_param(request, "severity", SEVERITIES)
     rule, subject = request.query.get("rule"), request.query.get("subject")
-    items: list[dict[str, Any]] = [engine.describe(a) for a in engine.alert_views() if a.state in states]
+    now = daemon.clock.now()
+    items = [alert_dict(engine, a, now) for a in engine.alert_views() if a.state in states]
     if "resolved" in states:
         journal = daemon.journal.alerts(("resolved",))[-RESOLVED_LIMIT:]
         items += [{**_resolved_record(r), "muted": None} for r in journal]

@@ -207,7 +207,14 @@ function handleFrame(frame) {
   if (!data) return;
   const parsed = JSON.parse(data);
   addTimeline(kind, parsed);
-  if (kind === "alert") loadAlerts().catch(() => {});
+  if (kind === "alert") scheduleAlerts();
+}
+
+// An alert storm sends many frames: reload the table at most once a second, not once per frame.
+let alertsTimer = null;
+function scheduleAlerts() {
+  if (alertsTimer !== null) return;
+  alertsTimer = setTimeout(() => { alertsTimer = null; loadAlerts().catch(() => {}); }, 1000);
 }
 
 function setLive(on) {
