@@ -14,7 +14,7 @@ BENCH = Path(__file__).resolve().parents[3] / "bench" / "heartbeat.py"
 
 @pytest.mark.slow
 def test_quick_json_on_a_tiny_size() -> None:
-    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", "--duration", "2"],
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", "--duration", "3"],
                          capture_output=True, text=True, timeout=180, check=True)
     report = json.loads(out.stdout)
     for mode in ("loop", "thread", "process"):
