@@ -19,7 +19,14 @@ from typing import Any
 import click
 
 from faultmgr_demo.cluster import Cluster, DemoError
-from faultmgr_demo.hosts import Hosts, LoopbackHosts, NamespaceHosts, new_tag
+from faultmgr_demo.hosts import (
+    Hosts,
+    LoopbackHosts,
+    NamespaceHosts,
+    namespaces_work,
+    new_tag,
+    remove_stale_processes,
+)
 from faultmgr_demo.progress import Progress
 from faultmgr_demo.story import Story
 from faultmgr_demo.timeline import as_json, render
@@ -44,6 +51,9 @@ def choose_mode(loopback: bool) -> tuple[str, str | None]:
         return "loopback", "not root: running the same story on loopback, with the VIP and pool actions in dry run"
     if shutil.which("ip") is None:
         return "loopback", "no `ip` command (iproute2): running the story on loopback in dry run"
+    why = namespaces_work()
+    if why:
+        return "loopback", f"cannot create network namespaces ({why}): running the story on loopback in dry run"
     return "netns", None
 
 
@@ -66,6 +76,7 @@ def demo_command(json_output: bool, keep: bool, without_pool: bool, loopback: bo
 
     Example: sudo faultmgr demo
     """
+    remove_stale_processes()
     mode, why = choose_mode(loopback)
     if why and not json_output:
         click.echo(f"faultmgr demo: {why}", err=True)

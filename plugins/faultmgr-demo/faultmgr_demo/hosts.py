@@ -15,6 +15,7 @@ import secrets
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from faultmgr_demo.topology import HEADS, NODES, PREFIX_LEN, Layout
@@ -170,19 +171,20 @@ class NamespaceHosts(Hosts):
         self.created.clear()
 
 
-def tagged_processes(tag: str) -> list[int]:
-    """Processes (readable by us) whose environment carries ``FAULTMGR_DEMO_TAG=tag``."""
-    needle = f"{TAG_ENV}={tag}".encode()
-    found = []
+def _environments() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, environment items) of every process we may read, except this one."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
-                environ = (entry / "environ").read_bytes()
+                yield int(entry.name), (entry / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if needle in environ.split(b"\0"):
-                found.append(int(entry.name))
-    return found
+
+
+def tagged_processes(tag: str) -> list[int]:
+    """Processes (readable by us) whose environment carries ``FAULTMGR_DEMO_TAG=tag``."""
+    needle = f"{TAG_ENV}={tag}".encode()
+    return [pid for pid, items in _environments() if needle in items]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -205,6 +207,31 @@ def demo_namespaces() -> list[str]:
     """Namespaces named like the demo's (of any run)."""
     names = [line.split()[0] for line in run(["ip", "netns", "list"], check=False).stdout.splitlines() if line.split()]
     return [name for name in names if re.match(rf"{PREFIX}\d+x[0-9a-f]+-", name)]
+
+
+def namespaces_work() -> str | None:
+    """``None`` when this process can create a network namespace, else why not (a container without
+    CAP_SYS_ADMIN, a kernel without them)."""
+    probe = f"{PREFIX}{os.getpid()}xprobe-check"
+    made = run(["ip", "netns", "add", probe], check=False)
+    if made.returncode != 0:
+        return made.stderr.strip() or f"ip netns add: exit {made.returncode}"
+    run(["ip", "netns", "delete", probe], check=False)
+    return None
+
+
+def remove_stale_processes() -> list[int]:
+    """Kill programs of demo runs that died without cleaning up (their tag names a process that is gone)."""
+    pattern = re.compile(rf"{TAG_ENV}={PREFIX}(\d+)x".encode())
+    killed = []
+    for pid, items in _environments():
+        for item in items:
+            match = pattern.match(item)
+            if match and not _pid_alive(int(match.group(1))):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+    return killed
 
 
 def remove_stale() -> list[str]:

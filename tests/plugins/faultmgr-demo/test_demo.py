@@ -165,3 +165,19 @@ def test_root_ctrl_c_leaves_nothing_behind() -> None:
 def test_loopback_ctrl_c_leaves_nothing_behind() -> None:
     need_program("haproxy")
     interrupt_in_the_middle(loopback=True)
+
+
+def test_programs_of_a_run_that_died_are_removed_by_the_next() -> None:
+    """A demo killed with SIGKILL cannot clean up; the next run kills what it left (named by its tag)."""
+    from faultmgr_demo.hosts import TAG_ENV, remove_stale_processes
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    orphan = subprocess.Popen(["sleep", "60"], env={**os.environ, TAG_ENV: f"fmd{gone.pid}x0000"})
+    try:
+        assert orphan.pid in remove_stale_processes()
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
