@@ -196,7 +196,10 @@ class HeartbeatNode:
                 # The loop was stalled: beats may still sit unread in socket buffers.
                 self.liveness.give_grace(now + self.grace)
             due = max(due + self.tick, now)
-            self.evaluate(now)
+            try:
+                self.evaluate(now)
+            except Exception:  # one failing emit must not end liveness evaluation for good
+                self.log.exception("heartbeat %s: evaluation failed", self.instance)
             if now - last_save >= SAVE_INTERVAL:
                 last_save = now
                 self._save("peers", self.liveness.high_water())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -165,3 +166,23 @@ async def test_target_names_are_resolved_once_at_start(harness: Any) -> None:
                                                            "targets": ["no-such-host.invalid:694"]}])
     with pytest.raises(OSError, match="no-such-host.invalid"):
         await unresolvable.start()
+
+
+async def test_a_failing_emit_does_not_stop_evaluation(harness: Any) -> None:
+    pa, pb = harness.free_port(), harness.free_port()
+    a = harness.build("a", peers=["b"], paths=[harness.udp_path(pa, pb)])
+    seen: list[str] = []
+
+    def flaky(event: Any) -> None:
+        seen.append(event.kind)
+        if len(seen) == 1:
+            raise RuntimeError("engine hiccup")
+
+    a.runtime.emit = flaky
+    await a.start()
+    harness.running.append(a)
+    b = await harness.start("b", peers=["a"], paths=[harness.udp_path(pb, pa)])
+    await harness.wait_for(lambda: a.peer_state("b") == "up", what="up")
+    await harness.stop(b)
+    await harness.wait_for(lambda: "heartbeat.peer.dead" in seen, what="evaluation went on after the error")
+    assert json.loads(json.dumps(a.status()))["peers"]["b"]["state"] == "dead"
