@@ -8,6 +8,8 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from faultmgr.config.sections import SectionRegistry
+from faultmgr.config.types import check_private_file
+from faultmgr.event import Event, Severity
 from faultmgr.hookspecs import hookimpl
 from faultmgr_api.settings import ApiSection
 from faultmgr_api.tokens import load_tokens
@@ -44,20 +46,19 @@ def faultmgr_register_sections(registry: SectionRegistry) -> None:
 
 @hookimpl
 def faultmgr_validate_config(config: Any) -> list[str] | None:
-    """The tokens file and TLS key must exist, parse and be private (``faultmgr check`` reports it)."""
+    """A tokens file or TLS key that others can read, or a malformed tokens file, refuses the config (at
+    ``faultmgr check`` and at a reload). A file that does not exist yet is left to start-up, as the core
+    does for key files: the API then stays off and a ``faultmgr.component.failed`` event says why."""
     section = config.sections.get(SECTION)
     if not isinstance(section, ApiSection):
         return None
     problems = []
-    try:
-        load_tokens(section.tokens_file)
-    except (ValueError, OSError) as exc:
-        problems.append(f"api: {exc}")
-    if section.tls_cert is not None and not section.tls_cert.is_file():
-        problems.append(f"api: tls_cert {section.tls_cert} does not exist")
-    if section.tls_key is not None:
-        from faultmgr.config.types import check_private_file
-
+    if section.tokens_file.exists():
+        try:
+            load_tokens(section.tokens_file)
+        except (ValueError, OSError) as exc:
+            problems.append(f"api: {exc}")
+    if section.tls_key is not None and section.tls_key.exists():
         try:
             check_private_file(section.tls_key, "api tls_key")
         except ValueError as exc:
@@ -79,6 +80,10 @@ async def _start(daemon: Daemon, section: ApiSection) -> None:
     except Exception as exc:
         setattr(daemon, _ATTR, None)
         log.error("api: not started: %s: %s", type(exc).__name__, exc)
+        daemon.emit(Event(kind="faultmgr.component.failed", source="faultmgr", subject="api",
+                          severity=Severity.CRITICAL, labels={"component": "api"},
+                          payload={"error": f"{type(exc).__name__}: {exc}"},
+                          message=f"the HTTP API did not start: {exc}"))
         return
     _spawn(_stop_with(daemon, server))
 

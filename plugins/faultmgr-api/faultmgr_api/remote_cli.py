@@ -72,7 +72,12 @@ def api_command(func: F) -> F:
 @click.option("--config", "config", help="remote config file (default ~/.config/faultmgr/remote.conf)")
 @click.pass_context
 def remote(ctx: click.Context, url: str | None, token: str | None, config: str | None) -> None:
-    """Talk to a running daemon through its HTTP API (alerts, ack, silences, status, pools)."""
+    """Talk to a running daemon through its HTTP API (alerts, ack, silences, status, pools).
+
+    URL and token from --url/--token, FAULTMGR_API_URL/FAULTMGR_API_TOKEN or ~/.config/faultmgr/remote.conf.
+
+    Example: FAULTMGR_API_URL=https://head-a:9467 faultmgr remote alerts --severity critical
+    """
     ctx.obj = (url, token, config)
 
 

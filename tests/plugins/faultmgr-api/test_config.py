@@ -79,5 +79,9 @@ def test_faultmgr_check_knows_the_section_and_refuses_open_token_files(tmp_path:
     tokens.chmod(0o604)
     refused = check(tmp_path, f"  tokens_file: {tokens}\n")
     assert refused.returncode == 2 and "api: api tokens file" in refused.stderr and "chmod 600" in refused.stderr
+    tokens.chmod(0o600)
+    tokens.write_text("alice admin short\n")
+    malformed = check(tmp_path, f"  tokens_file: {tokens}\n")
+    assert malformed.returncode == 2 and "shorter than 16" in malformed.stderr
     typo = check(tmp_path, f"  tokens_file: {tokens}\n  listn: 127.0.0.1:1\n")
     assert typo.returncode == 2 and "listn" in typo.stderr

@@ -109,3 +109,26 @@ def test_https_and_reloads(tls_daemon: tuple[subprocess.Popen[bytes], Path, Path
         return False
     wait_for(gone, "the API to stop when its section is removed")
     assert proc.poll() is None
+
+
+def test_missing_tokens_file_keeps_the_api_off_and_says_why(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "faultmgr.yaml"
+    write_config(config, tmp_path / "state", f"api:\n  listen: 127.0.0.1:{port}\n  tokens_file: {tmp_path / 'none'}\n")
+    checked = subprocess.run([FAULTMGR, "check", str(config)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr  # left to start-up, as key files are
+    log = tmp_path / "daemon.log"
+    proc = subprocess.Popen([FAULTMGR, "run", "-c", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        def reported() -> bool:
+            history = subprocess.run([FAULTMGR, "history", "-c", str(config), "--kind", "faultmgr.component.failed",
+                                      "--json"], capture_output=True, text=True, timeout=60)
+            return history.returncode == 0 and "does not exist" in history.stdout and '"api"' in history.stdout
+        wait_for(reported, "the failure event", timeout=30)
+        assert proc.poll() is None
+        assert "api: not started" in log.read_text()
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
