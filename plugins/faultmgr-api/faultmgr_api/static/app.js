@@ -115,7 +115,9 @@ async function loadNodes() {
   for (const p of data.peers) {
     const paths = p.paths.length ? p.paths : [{ name: "-", alive: null, last_seen_ms_ago: null }];
     for (const path of paths) {
-      peerRows.push(row([p.peer, el("span", p.state, "pill " + (p.state === "up" ? "good" : p.state === "warn" ? "warn" : "bad")),
+      const who = el("span", p.peer);
+      who.append(" ", el("span", "via " + p.detector, "muted"));
+      peerRows.push(row([who, el("span", p.state, "pill " + (p.state === "up" ? "good" : p.state === "warn" ? "warn" : "bad")),
         path.name + (path.alive === false ? " (down)" : ""),
         path.last_seen_ms_ago === null ? "never" : (path.last_seen_ms_ago / 1000).toFixed(1) + "s ago"]));
     }
