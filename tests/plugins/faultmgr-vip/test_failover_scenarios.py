@@ -54,31 +54,31 @@ def holders(lab: Any) -> list[str]:
     return [n for n in ("head-a", "head-b") if lab.has_address(n, L.VIP4)]
 
 
+def standby_serves_after(lab: Any, cluster: Any, fault: Any) -> dict[str, Any]:
+    """Inject ``fault()`` while the client polls; head-b must take the VIP and serve. The poller's report."""
+    poller = lab.poller(L.VIP4, PORT)
+    time.sleep(0.5)
+    fault()
+    assert L.wait_for(lambda: lab.has_address("head-b", L.VIP4), timeout=10), cluster.log("head-b")
+    time.sleep(1.0)
+    seen: dict[str, Any] = poller.stop()
+    assert seen["last"] == "head-b", seen
+    assert seen["answers"].get("head-a") and seen["answers"].get("head-b")
+    assert "(fire): ok took over" in cluster.log("head-b")
+    return seen
+
+
 def test_primary_killed_standby_takes_over(lab: Any, cluster_factory: Any) -> None:
     cluster = cluster_factory()
     start_all(lab, cluster)
-    poller = lab.poller(L.VIP4, PORT)
-    time.sleep(0.5)
-    cluster.kill("head-a")
-    assert L.wait_for(lambda: lab.has_address("head-b", L.VIP4), timeout=10), cluster.log("head-b")
-    time.sleep(1.0)
-    seen = poller.stop()
-    assert seen["last"] == "head-b", seen
-    assert seen["answers"].get("head-a") and seen["answers"].get("head-b")
-    assert "took over" in cluster.log("head-b")
+    standby_serves_after(lab, cluster, lambda: cluster.kill("head-a"))
 
 
 def test_primary_link_cut_standby_takes_over(lab: Any, cluster_factory: Any) -> None:
     # Heartbeat on the segment only, as VRRP: the cut silences head-a on every path.
     cluster = cluster_factory(xover=False)
     start_all(lab, cluster)
-    poller = lab.poller(L.VIP4, PORT)
-    time.sleep(0.5)
-    lab.cut("head-a")
-    assert L.wait_for(lambda: lab.has_address("head-b", L.VIP4), timeout=10), cluster.log("head-b")
-    time.sleep(1.0)
-    seen = poller.stop()
-    assert seen["last"] == "head-b", seen
+    standby_serves_after(lab, cluster, lambda: lab.cut("head-a"))
     # The isolated head-a lost its peer too; it already holds the address, so its run changes nothing.
     assert "(fire): ok took over" not in cluster.log("head-a")
 
