@@ -139,3 +139,24 @@ def test_stream_delivers_an_injected_event_and_its_alert(daemon: Daemon) -> None
 def test_stream_needs_a_token_and_known_kinds(daemon: Daemon) -> None:
     assert daemon.get("/api/v1/stream", token=None).status_code == 401
     assert daemon.get("/api/v1/stream?kinds=bogus").status_code == 400
+
+
+def test_vip_takeover_runs_count_as_failovers() -> None:
+    # A takeover needs a real interface change; here only the mapping from action runs to metrics is checked.
+    from types import SimpleNamespace
+
+    from faultmgr_api.metrics import ApiMetrics
+
+    daemon = SimpleNamespace(config=SimpleNamespace(actions={"vip-web": SimpleNamespace(type="vip.takeover"),
+                                                             "page": SimpleNamespace(type="command")}))
+    metrics = ApiMetrics(daemon)  # type: ignore[arg-type]
+    metrics.action_outcome("vip-web", True)
+    metrics.action_outcome("vip-web", False)
+    metrics.action_outcome("page", True)
+    def samples(counter: Any) -> dict[tuple[tuple[str, str], ...], float]:
+        return {tuple(sorted(s.labels.items())): s.value for family in counter.collect() for s in family.samples
+                if s.name.endswith("_total")}
+
+    assert samples(metrics.failovers) == {(("action", "vip-web"), ("outcome", "ok")): 1.0,
+                                          (("action", "vip-web"), ("outcome", "failed")): 1.0}
+    assert samples(metrics.actions)[(("action", "page"), ("outcome", "ok"), ("type", "command"))] == 1.0

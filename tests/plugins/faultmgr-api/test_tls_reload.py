@@ -59,7 +59,7 @@ def tls_daemon(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, 
     port = free_port()
     config = tmp_path / "faultmgr.yaml"
     write_config(config, tmp_path / "state", f"api:\n  listen: 127.0.0.1:{port}\n  tokens_file: {tokens}\n"
-                                             f"  tls_cert: {cert_file}\n  tls_key: {key_file}\n")
+                                             f"  tls_cert: {cert_file}\n  tls_key: {key_file}\n  metrics_auth: true\n")
     log = tmp_path / "daemon.log"
     proc = subprocess.Popen([FAULTMGR, "run", "-c", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"https://127.0.0.1:{port}"
@@ -81,6 +81,10 @@ def test_https_and_reloads(tls_daemon: tuple[subprocess.Popen[bytes], Path, Path
     assert whoami.json()["name"] == "carol"
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(url + "/api/v1/whoami", timeout=5)  # not trusted without the test CA
+    assert requests.get(url + "/metrics", verify=str(ca_file), timeout=5).status_code == 401  # metrics_auth
+    scraped = requests.get(url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, verify=str(ca_file),
+                           timeout=5)
+    assert scraped.status_code == 200 and "faultmgr_events_total" in scraped.text
     with pytest.raises(requests.ConnectionError):
         requests.get(url.replace("https", "http") + "/api/v1/whoami", timeout=5)
 
