@@ -223,7 +223,11 @@ class HeartbeatNode:
             self.store.set(STORE_NAMESPACE, f"{self.instance}:{key}", value)
 
     def status(self) -> dict[str, Any]:
-        """A JSON-ready view: peers and paths, drops by reason, lags, counters."""
+        """A JSON-ready view: peers and paths, drops by reason, lags, counters.
+
+        ``peers.<name>.{state, last_seen_ms_ago, restarts, paths.<path>.{alive, seq, last_seen_ms_ago}}`` are
+        read by other distributions (faultmgr-api's nodes view and metrics): keep them stable.
+        """
         now = time.monotonic()
         sender = self.sender
         return {
