@@ -109,12 +109,22 @@ def targets(count: int, ports: int) -> list[tuple[int, str]]:
     return [(BASE_PORT + i % ports, f"/t{i}") for i in range(count)]
 
 
-def usage(before: os.times_result) -> dict[str, float]:
+def runqueue_wait() -> float:
+    """Seconds this process spent runnable but waiting for its CPU (another process had it)."""
+    try:
+        with open("/proc/self/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def usage(before: os.times_result, waited_before: float) -> dict[str, float]:
     after = os.times()
     return {"cpu_s": round(after.user - before.user + after.system - before.system
                            + after.children_user - before.children_user
                            + after.children_system - before.children_system, 3),
-            "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "cpu_wait_s": round(runqueue_wait() - waited_before, 3)}
 
 
 async def run_faultmgr(count: int, ports: int, duration: float) -> dict[str, Any]:
@@ -128,14 +138,14 @@ async def run_faultmgr(count: int, ports: int, duration: float) -> dict[str, Any
                  for i, (port, path) in enumerate(targets(count, ports))],
         checkinterval=INTERVAL, checktimeout=2.0, failurecount=3)
     detector = ProbeDetector("bench", settings, Runtime(emit=events.append))
-    before = os.times()
+    before, waited = os.times(), runqueue_wait()
     await detector.start()
     await asyncio.sleep(duration)
     await detector.stop()
-    result = usage(before)
+    result = usage(before, waited)
     states = [c.state for c in detector.checks]
     failed = sum(1 for s in states if s.last is not None and not s.last.passed)
-    result.update(started=detector.started_checks, p50_late_ms=detector.lateness.percentile(0.5),
+    result.update(started=detector.started_checks, completed=sum(s.runs for s in states), p50_late_ms=detector.lateness.percentile(0.5),
                   p99_late_ms=detector.lateness.percentile(0.99), failing_targets=failed,
                   overruns=sum(c.overruns for c in detector.checks), events=len(events),
                   slots=len(detector.schedule.slots))
@@ -152,12 +162,14 @@ async def run_floor(count: int, ports: int, duration: float, streams: bool) -> d
                 for port, path in items]
     complete = response_complete(65536)
     lateness = LatenessHistogram()
-    counters = {"started": 0, "failed": 0}
+    counters = {"started": 0, "completed": 0, "failed": 0}
+    busy = [False] * count  # a target still being checked is skipped, as the detector does
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(port: int, request: bytes, due: float) -> None:
+    async def one(index: int, port: int, request: bytes, due: float) -> None:
         lateness.add(time.time() - due)
         counters["started"] += 1
+        busy[index] = True
         try:
             if streams:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -170,11 +182,15 @@ async def run_floor(count: int, ports: int, duration: float, streams: bool) -> d
                 counters["failed"] += 1
         except OSError:
             counters["failed"] += 1
+        finally:
+            busy[index] = False
+        counters["completed"] += 1
 
     slots = max(1, min(count, round(INTERVAL / 0.02)))
     width = INTERVAL / slots
-    per_slot = [requests[i::slots] for i in range(slots)]
-    before = os.times()
+    numbered = [(i, port, request) for i, (port, request) in enumerate(requests)]
+    per_slot = [numbered[i::slots] for i in range(slots)]
+    before, waited = os.times(), runqueue_wait()
     start = time.time() + 0.05
     end = start + duration
     k = 0
@@ -186,8 +202,10 @@ async def run_floor(count: int, ports: int, duration: float, streams: bool) -> d
             delay = due - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            for port, request in per_slot[index]:
-                task = asyncio.create_task(one(port, request, due))
+            for number, port, request in per_slot[index]:
+                if busy[number]:
+                    continue
+                task = asyncio.create_task(one(number, port, request, due))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         else:
@@ -196,8 +214,8 @@ async def run_floor(count: int, ports: int, duration: float, streams: bool) -> d
         break
     if tasks:
         await asyncio.wait(tasks, timeout=5)
-    result = usage(before)
-    result.update(started=counters["started"], failed=counters["failed"],
+    result = usage(before, waited)
+    result.update(started=counters["started"], completed=counters["completed"], failed=counters["failed"],
                   p50_late_ms=lateness.percentile(0.5), p99_late_ms=lateness.percentile(0.99))
     return result
 
@@ -206,7 +224,7 @@ async def run_fork(count: int, ports: int, duration: float, parallel: int = 32) 
     """As many ``curl`` processes as possible (``parallel`` at a time) for ``duration`` seconds."""
     items = targets(count, ports)
     done = failed = 0
-    before = os.times()
+    before, waited = os.times(), runqueue_wait()
     end = time.monotonic() + duration
 
     async def worker(offset: int) -> None:
@@ -223,8 +241,8 @@ async def run_fork(count: int, ports: int, duration: float, parallel: int = 32) 
             failed += out != b"200"
 
     await asyncio.gather(*(worker(i) for i in range(parallel)))
-    result = usage(before)
-    result.update(started=done, failed=failed)
+    result = usage(before, waited)
+    result.update(started=done, completed=done, failed=failed)
     return result
 
 
@@ -246,7 +264,7 @@ def run_worker(mode: str, count: int, ports: int, duration: float) -> dict[str, 
     if out.returncode != 0:
         raise RuntimeError(f"{mode} worker failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    result["checks_per_s"] = round(result["started"] / duration, 1)
+    result["checks_per_s"] = round(result["completed"] / duration, 1)
     return result
 
 
@@ -287,7 +305,7 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
             streams = run_worker("floor-streams", count, ports, duration)
             entry = {
                 "checks_per_s": ours["checks_per_s"], "scheduled_per_s": count / INTERVAL,
-                "run_ratio": round(ours["started"] / (count * duration / INTERVAL), 4),
+                "run_ratio": round(ours["completed"] / (count * duration / INTERVAL), 4),
                 "p50_late_ms": ours["p50_late_ms"], "p99_late_ms": ours["p99_late_ms"],
                 "cpu_s": ours["cpu_s"], "rss_mb": ours["rss_mb"], "failing_targets": ours["failing_targets"],
                 "overruns": ours["overruns"],
@@ -298,9 +316,11 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
                 "fork_checks_per_s": fork["checks_per_s"] if fork else None,
                 "vs_fork": round(ours["checks_per_s"] / fork["checks_per_s"], 1) if fork else None,
                 # Rates capped by the schedule hide capacity: checks per CPU second compare the methods.
-                "checks_per_cpu_s": round(ours["started"] / ours["cpu_s"]) if ours["cpu_s"] else None,
-                "floor_checks_per_cpu_s": round(floor["started"] / floor["cpu_s"]) if floor["cpu_s"] else None,
-                "fork_checks_per_cpu_s": round(fork["started"] / fork["cpu_s"]) if fork and fork["cpu_s"] else None,
+                "checks_per_cpu_s": round(ours["completed"] / ours["cpu_s"]) if ours["cpu_s"] else None,
+                "floor_checks_per_cpu_s": round(floor["completed"] / floor["cpu_s"]) if floor["cpu_s"] else None,
+                "fork_checks_per_cpu_s": round(fork["completed"] / fork["cpu_s"]) if fork and fork["cpu_s"] else None,
+                # Time runnable but not running: other processes had the core (a loaded machine).
+                "cpu_wait_s": ours["cpu_wait_s"], "floor_cpu_wait_s": floor["cpu_wait_s"],
             }
             report["sizes"][str(count)] = entry
             log(f"{count:>6} targets: {entry['checks_per_s']:>8.0f}/{count / INTERVAL:.0f} checks/s "
@@ -311,7 +331,8 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
                 f"{entry['floor_streams_checks_per_s']:.0f}/s), RSS {entry['rss_mb']} MB, "
                 f"{entry['vs_fork']}x fork rate; checks per CPU second {entry['checks_per_cpu_s']} vs floor "
                 f"{entry['floor_checks_per_cpu_s']} vs fork {entry['fork_checks_per_cpu_s']}; "
-                f"failing {entry['failing_targets']}")
+                f"failing {entry['failing_targets']}; waited for the CPU {entry['cpu_wait_s']}s "
+                f"(floor {entry['floor_cpu_wait_s']}s)")
         return report
     finally:
         for proc in servers:

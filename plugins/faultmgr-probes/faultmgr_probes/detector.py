@@ -148,15 +148,15 @@ class ProbeDetector(Detector):
         if not check.active:
             return
         check.running = True
-        task = asyncio.create_task(self.run_check(check, due))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.add(asyncio.create_task(self.run_check(check, due)))  # run_check removes it
 
     async def run_check(self, check: Check, due: float | None = None) -> CheckResult:
         """Run one check of ``check`` (with its retries), record it and announce any transition."""
-        settings = self.settings
+        settings, limit = self.settings, self._limit
         try:
-            async with self._limit:
+            if not limit.try_acquire():  # the common case needs no await (no coroutine) for the limit
+                await limit.acquire()
+            try:
                 if due is not None:
                     self.lateness.add(time.time() - due)
                 self.started_checks += 1
@@ -167,10 +167,14 @@ class ProbeDetector(Detector):
                         break
                     attempt += 1
                     await asyncio.sleep(settings.delay_before_retry)
+            finally:
+                limit.release()
             self._record(check, result, attempt)
             return result
         finally:
             check.running = False
+            # Cheaper than a done-callback per task (one fewer loop callback per check).
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def attempt(self, probe: ProbeFn) -> CheckResult:
         """One attempt under ``checktimeout``; an exception from a check becomes an UNKNOWN result."""

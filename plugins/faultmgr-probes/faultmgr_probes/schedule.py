@@ -61,9 +61,16 @@ class ConcurrencyLimit:
         self.active = 0
         self.waiters: deque[asyncio.Future[None]] = deque()
 
-    async def __aenter__(self) -> None:
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free and nobody waits; never blocks."""
         if self.active < self.limit and not self.waiters:
             self.active += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Wait for a slot (first come, first served)."""
+        if self.try_acquire():
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
@@ -71,14 +78,18 @@ class ConcurrencyLimit:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self._release()  # the slot was handed to us just before the cancel: pass it on
+                self.release()  # the slot was handed to us just before the cancel: pass it on
             raise
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        self._release()
+        self.release()
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Give a slot back: to the next waiter, or to the pool."""
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():  # cancelled waiters are left in the queue and skipped here
