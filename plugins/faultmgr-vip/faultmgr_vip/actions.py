@@ -62,12 +62,15 @@ class VipTakeover(Action):
 
     async def start(self) -> None:
         """Reconcile: is the address already ours? If so re-announce it; the preferred node may claim it."""
-        held = await holds(self.settings.interface, self.vip)
-        self._state["held"] = held
         try:
+            held = await holds(self.settings.interface, self.vip)
             self._announcer(await self._link()).open()
-        except OSError as exc:
-            self.log.warning("cannot open the announcement socket on %s yet: %s", self.settings.interface, exc)
+        except (AddressError, OSError) as exc:
+            # Not fatal: the interface may appear later; takeover then reports the problem in its result.
+            self.log.warning("%s: cannot reconcile %s at start: %s", self.name, self.vip, exc)
+            self._state.update(held=False, start_problem=str(exc))
+            return
+        self._state["held"] = held
         self._state["reconciled_at"] = time.time()
         self.log.info("%s on %s at start: %s", self.vip, self.settings.interface,
                       "held here" if held else "not held here")
@@ -128,6 +131,10 @@ class VipTakeover(Action):
             refusal = await self._guard(peer) if guarded else None
             if refusal:
                 return self._refuse(refusal)
+            if self.runtime.dry_run:
+                fencing = f"fence {peer} and " if self.settings.fence and guarded else ""
+                return ActionResult(True, f"dry run: would {fencing}take over {self.vip} on "
+                                          f"{self.settings.interface}", {"changed": False})
             fence_detail = ""
             if self.settings.fence and guarded:
                 fenced, fence_detail = await run_fence(self.settings.fence, self.settings.fence_timeout)
@@ -176,6 +183,8 @@ class VipTakeover(Action):
         return ActionResult(True, "peer back; keeping the address and announcing it again", {"changed": False})
 
     async def _yield(self, detail: str) -> ActionResult:
+        if self.runtime.dry_run:
+            return ActionResult(True, "dry run: would have " + detail.format(vip=self.vip), {"changed": False})
         removed = await remove_address(self.settings.interface, self.vip)
         self._stop_refresh()
         self._mark(False)
@@ -222,8 +231,7 @@ class VipTakeover(Action):
         async with self._lock:
             other = await self._other_holder() if self.yields_to_another_holder else None
             if other is not None:
-                await remove_address(self.settings.interface, self.vip)
-                self._mark(False)
+                await self._yield("released {vip}")
                 self._state["yielded_to"] = other
                 self.log.warning("%s is also held by %s; released it here", self.vip, other)
                 return
@@ -282,7 +290,13 @@ class VipTakeover(Action):
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.log.error("%s: background work failed: %s: %s", self.name, type(exc).__name__, exc)
 
     def _start_refresh(self) -> None:
         if self.settings.refresh_interval and (self._refresher is None or self._refresher.done()):
@@ -321,7 +335,10 @@ class VipRelease(Action):
         self._state: dict[str, Any] = {"held": None, "last_change": None}
 
     async def start(self) -> None:
-        self._state["held"] = await holds(self.settings.interface, self.vip)
+        try:
+            self._state["held"] = await holds(self.settings.interface, self.vip)
+        except AddressError as exc:
+            self._state.update(held=False, start_problem=str(exc))
 
     def status(self) -> dict[str, Any]:
         return {"vip": str(self.vip), "interface": self.settings.interface, **self._state}
@@ -329,6 +346,9 @@ class VipRelease(Action):
     async def run(self, alert: AlertView, event: Event | None, resolved: bool = False) -> ActionResult:
         if resolved and not self.settings.on_resolve:
             return ActionResult(True, "skipped (on_resolve is off)")
+        if self.runtime.dry_run:
+            return ActionResult(True, f"dry run: would release {self.vip} from {self.settings.interface}",
+                                {"changed": False})
         try:
             removed = await remove_address(self.settings.interface, self.vip)
         except AddressError as exc:

@@ -294,6 +294,29 @@ async def test_refresh_reannounces_while_holding(lab: Any, runtime: Runtime) -> 
         await action.stop()
 
 
+async def test_dry_run_changes_nothing(lab: Any, runtime: Runtime) -> None:
+    runtime.dry_run = True
+    action = takeover(runtime, fence=["false"])
+    lab.exec("head-a", "ip", "addr", "add", L.VIP4, "dev", "eth0")
+    with lab.entered("head-b"):
+        took = await action.run(ALERT, None)
+    with lab.entered("head-a"):
+        released = await release(runtime).run(ALERT, None)
+    assert took.ok and took.detail.startswith("dry run: would fence head-a and take over"), took.detail
+    assert released.ok and released.detail.startswith("dry run: would release")
+    assert lab.has_address("head-a", L.VIP4) and not lab.has_address("head-b", L.VIP4)
+
+
+async def test_missing_interface_is_reported_not_fatal(lab: Any, runtime: Runtime) -> None:
+    action = takeover(runtime, interface="eth9")
+    with lab.entered("head-b"):
+        await action.start()
+        result = await action.run(ALERT, None)
+        await action.stop()
+    assert "eth9 does not exist" in action.status()["start_problem"]
+    assert not result.ok and "eth9 does not exist" in result.detail
+
+
 def test_gratuitous_arp_frame_layout() -> None:
     from faultmgr_vip.announce import gratuitous_arp, neighbour_advert, parse_arp
 
