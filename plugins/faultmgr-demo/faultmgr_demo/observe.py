@@ -68,17 +68,19 @@ class ClientReport:
 
 
 def client_report(path: Path, start: float, end: float) -> ClientReport:
-    """Requests between ``start`` and ``end``. The interruption runs from the first failed request to the
-    first answer after the last failed one (to ``end`` when no answer came): a partly failing pool counts
-    as interrupted for as long as some requests fail."""
+    """Requests started between ``start`` and ``end``. The interruption runs from the last answered request
+    before the first failure to the first answered request after the last failure (to ``end`` when none
+    came): the gap in answers, as a user sees it; a partly failing pool counts as interrupted for as long as
+    some requests fail."""
     try:
         lines = path.read_text().splitlines()
     except OSError:
         lines = []
     requests = failed = 0
-    first_fail: float | None = None
-    last_fail: float | None = None
+    last_ok: float | None = None
+    gap_from: float | None = None
     recovered: float | None = None
+    failing = False
     served: dict[str, int] = {}
     for line in lines:
         parts = line.split()
@@ -90,14 +92,15 @@ def client_report(path: Path, start: float, end: float) -> ClientReport:
         requests += 1
         if ok:
             served[who] = served.get(who, 0) + 1
-            if last_fail is not None and recovered is None:
-                recovered = stamp
+            if failing:
+                recovered, failing = stamp, False
+            last_ok = stamp
         else:
             failed += 1
-            first_fail = stamp if first_fail is None else first_fail
-            last_fail, recovered = stamp, None
-    if first_fail is None:
+            if gap_from is None:
+                gap_from = last_ok if last_ok is not None else stamp
+            failing, recovered = True, None
+    if gap_from is None:
         return ClientReport(requests, 0, 0.0, False, served)
-    still_down = recovered is None
-    until = end if still_down else recovered
-    return ClientReport(requests, failed, max(0.0, (until or end) - first_fail) * 1000, still_down, served)
+    until = end if failing else (recovered or end)
+    return ClientReport(requests, failed, max(0.0, until - gap_from) * 1000, failing, served)

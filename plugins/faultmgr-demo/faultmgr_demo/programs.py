@@ -1,7 +1,7 @@
 """Small programs the demo runs on its nodes: ``python -m faultmgr_demo.programs COMMAND ARGS``.
 
 - ``http NAME HOST PORT``: a real server; answers ``GET`` with its name.
-- ``poll URL INTERVAL_MS TIMEOUT_MS OUT``: the client; one line per request in OUT: ``wall_time ok who``.
+- ``poll URL INTERVAL_MS TIMEOUT_MS OUT``: the client; one line per request in OUT: ``start_time ok who``.
 - ``smtp HOST PORT OUT``: the pager gateway (aiosmtpd); one JSON line per mail received.
 - ``traps HOST PORT OUT``: the management station; one JSON line per SNMP notification received.
 - ``forge NODE COUNT HOST:PORT...``: heartbeats claiming to be NODE, signed with a key nobody has.
@@ -75,9 +75,9 @@ def poll(url: str, interval_ms: float, timeout_ms: float, out: str) -> None:
     print("ready", flush=True)
     with open(out, "a", encoding="utf-8", buffering=1) as log:
         while True:
-            started = time.monotonic()
+            started, wall = time.monotonic(), time.time()
             who = ask(host, port, parts.path or "/", timeout_ms / 1000)
-            log.write(f"{time.time():.4f} {1 if who else 0} {who or '-'}\n")
+            log.write(f"{wall:.4f} {1 if who else 0} {who or '-'}\n")
             pause = interval_ms / 1000 - (time.monotonic() - started)
             if pause > 0:
                 time.sleep(pause)

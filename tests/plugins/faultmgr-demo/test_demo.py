@@ -88,7 +88,9 @@ def check_story(result: dict[str, Any], dry_run: bool) -> None:
     for key in ("real-server-fails", "primary-head-dies", "both-heads-die"):
         assert stages[key]["client"]["interrupted_ms"] > 0, (key, stages[key]["client"])
     assert not stages["primary-head-dies"]["client"]["still_down"]
-    assert stages["forged-heartbeat"]["client"]["failed"] == 0, "forged heartbeats must not cause a failover"
+    # Forged heartbeats must not move anything (a stray client timeout on a busy machine is not a failover).
+    assert stages["forged-heartbeat"]["actions"] == [], stages["forged-heartbeat"]["actions"]
+    assert stages["forged-heartbeat"]["client"]["served_by"]
     assert {d["kind"] for d in stages["forged-heartbeat"]["detected"]} >= {
         "heartbeat.security.forged", "ehb.security.forged"}
     assert any(d["kind"] == "ehb.group.dead" for d in stages["both-heads-die"]["detected"])
@@ -125,7 +127,6 @@ def test_without_haproxy_the_pool_is_left_out() -> None:
     assert first["missing"] == [] and first["actions"] == []
     assert any(d["kind"] == "probe.failed" for d in first["detected"])
     assert any(n["via"] == "mail" and "web1" in n["subject"] for n in first["notified"])
-    assert first["client"]["failed"] == 0
     assert all(stage["missing"] == [] for stage in stages.values())
 
 
@@ -181,3 +182,19 @@ def test_programs_of_a_run_that_died_are_removed_by_the_next() -> None:
         if orphan.poll() is None:
             orphan.kill()
             orphan.wait()
+
+
+def test_client_interruption_is_the_gap_in_answers(tmp_path: Path) -> None:
+    from faultmgr_demo.observe import client_report
+
+    log = tmp_path / "requests.log"
+    # Answered at 10.0; failures from 10.1 (the VIP moves); answered again from 11.0; a partial failure later.
+    lines = ["10.0 1 head-a", "10.1 0 -", "10.5 0 -", "11.0 1 head-b", "11.1 1 head-b"]
+    log.write_text("\n".join(lines) + "\n")
+    report = client_report(log, 10.0, 12.0)
+    assert (report.requests, report.failed, report.still_down) == (5, 2, False)
+    assert round(report.interrupted_ms) == 1000
+    assert report.served_by == {"head-a": 1, "head-b": 2}
+    down = client_report(log, 10.0, 10.6)
+    assert down.still_down and round(down.interrupted_ms) == 600
+    assert client_report(log, 11.0, 12.0).interrupted_ms == 0
