@@ -62,7 +62,10 @@ class Daemon:
         self.last_reload: dict[str, Any] = {"time": None, "ok": None, "errors": []}
         self.loop_lag_ms = 0.0
         self.loop_lag_max_ms = 0.0
+        #: callables ``(kind, data)`` told of every ``event``, ``alert``, ``notification`` and ``action``
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        #: state plugins keep on the daemon, by plugin name (the API plugin's server, say)
+        self.extensions: dict[str, Any] = {}
         self.counters: dict[str, int] = {"events": 0, "notifications_sent": 0, "notifications_failed": 0,
                                          "actions_ok": 0, "actions_failed": 0}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -114,7 +117,7 @@ class Daemon:
     def _runtime(self) -> Runtime:
         return Runtime(emit=self.emit, clock=self.clock, scheduler=self.scheduler, state_dir=self.state_dir,
                        store=self.journal.store, config=self.config, components=self.instances,
-                       dry_run=self.dry_run)
+                       dry_run=self.dry_run, hook=self.plugins.hook)
 
     def _build(self, inst: Instance) -> Component:
         runtime = self._runtime()
@@ -315,6 +318,8 @@ class Daemon:
 
     def _action_outcome(self, name: str, ok: bool) -> None:
         self.counters["actions_ok" if ok else "actions_failed"] += 1
+        inst = self.config.actions.get(name)
+        self._publish("action", {"action": name, "type": inst.type if inst else "", "ok": ok})
 
     def status(self) -> dict[str, Any]:
         return {
@@ -329,5 +334,5 @@ class Daemon:
             "outbox_depth": self.outbox.depth(),
             "alerts": {"firing": len(self.engine.alerts.firing())},
             "components": {kind: {name: {"type": self._tables(self.config)[kind][name].type, **c.status()}
-                                  for name, c in table.items()} for kind, table in self.instances.items()},
+                                  for name, c in self.instances[kind].items()} for kind in KINDS},
         }

@@ -40,6 +40,8 @@ class Runtime:
     components: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("faultmgr"))
     dry_run: bool = False
+    #: the plugin manager's hook relay, for plugins that call hooks of their own (``hook.my_hook(...)``)
+    hook: Any = None
 
     def component(self, kind: str, name: str) -> Any:
         """Another instance: ``runtime.component("detector", "hb")``; ``None`` when there is none."""

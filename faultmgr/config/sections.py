@@ -23,7 +23,7 @@ class SectionRegistry:
 
     #: Sections the core owns.
     RESERVED = frozenset({"include", "plugins", "daemon", "detectors", "actions", "receivers", "rules",
-                          "inhibit", "api"})
+                          "inhibit"})
 
     def __init__(self) -> None:
         self._sections: dict[str, Section] = {}

@@ -87,6 +87,8 @@ class AlertStore:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
         self.by_fp: dict[str, Alert] = {}
+        #: bumped on every save: lets the router cache what depends on the set of firing alerts
+        self.version = 0
         for record in journal.alerts(states=(AlertState.FIRING.value,)):
             alert = Alert.from_record(record)
             alert.id = record["id"]
@@ -118,6 +120,7 @@ class AlertStore:
         return [a for a in self.by_fp.values() if a.is_firing]
 
     def save(self, alert: Alert) -> None:
+        self.version += 1
         alert.id = self.journal.save_alert(alert.to_record())
         if alert.state == AlertState.RESOLVED.value:
             self.by_fp.pop(alert.fingerprint, None)

@@ -64,12 +64,14 @@ class Router:
         self.groups: dict[tuple[str, tuple[str, ...]], Group] = {}
         self.limiters: dict[str, Limiter] = {}
         self.suppressed_total = 0
+        self._sources: tuple[int, list[list[Alert]]] = (-1, [])
 
     def configure(self, receivers: dict[str, Any], inhibit: list[InhibitSection]) -> None:
         """``receivers``: name -> receiver settings (group_by, waits, rate_limit, send_resolved)."""
         self.receivers = receivers
         self.inhibit = [CompiledInhibit(parse_label_matchers(i.source), parse_label_matchers(i.target), i.equal)
                         for i in inhibit]
+        self._sources = (-1, [])
         self.limiters = {name: self.limiters.get(name) or Limiter(s.rate_limit.count, s.rate_limit.per)
                          for name, s in receivers.items() if s.rate_limit is not None}
         for key in [k for k in self.groups if k[0] not in receivers]:
@@ -86,14 +88,25 @@ class Router:
         source = self.inhibited_by(alert)
         return f"inhibited by {source.rule} on {source.subject}" if source else None
 
+    def _inhibitors(self) -> list[list[Alert]]:
+        """Per inhibit rule, the firing alerts matching its source; recomputed only when alerts changed, so a
+        storm of N alerts costs N + N x sources, not N x N."""
+        version, sources = self._sources
+        if version != self.alerts.version:
+            firing = self.alerts.firing()
+            sources = [[a for a in firing if all(m.matches(a.labels) for m in rule.source)]
+                       for rule in self.inhibit]
+            self._sources = (self.alerts.version, sources)
+        return sources
+
     def inhibited_by(self, alert: Alert) -> Alert | None:
-        for rule in self.inhibit:
+        if not self.inhibit:
+            return None
+        for rule, sources in zip(self.inhibit, self._inhibitors(), strict=True):
             if not all(m.matches(alert.labels) for m in rule.target):
                 continue
-            for other in self.alerts.firing():
-                if other.fingerprint == alert.fingerprint:
-                    continue
-                if all(m.matches(other.labels) for m in rule.source) and all(
+            for other in sources:
+                if other.fingerprint != alert.fingerprint and all(
                         other.labels.get(k, "") == alert.labels.get(k, "") for k in rule.equal):
                     return other
         return None
