@@ -7,7 +7,6 @@ from typing import Any
 
 import faultmgr_vip_lab as L
 import pytest
-
 from prereq import need_root
 
 pytestmark = pytest.mark.netns
