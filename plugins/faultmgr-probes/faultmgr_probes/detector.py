@@ -19,7 +19,7 @@ from faultmgr_probes.maintenance import Maintenance
 from faultmgr_probes.result import CheckResult, ProbeFn, Status
 from faultmgr_probes.schedule import ConcurrencyLimit, LatenessHistogram, SlotSchedule
 from faultmgr_probes.settings import ProbeSettings
-from faultmgr_probes.state import CheckState, Transition
+from faultmgr_probes.state import CheckState, Health, Transition
 from faultmgr_probes.target import TargetBase
 
 
@@ -258,10 +258,27 @@ class ProbeDetector(Detector):
                           payload={"maintenance": True, "by": reason},
                           message=f"{name} is in maintenance ({reason})")
             elif reason is None:
-                self._check_of[name].state.restart_counts()
                 self.emit("probe.active", name, Severity.INFO, labels=labels,
                           payload={"maintenance": False, "by": was},
                           message=f"{name} left maintenance; checks resume")
+                self._resume(alias, self._check_of[name])
+
+    def _resume(self, alias: Alias, check: Check) -> None:
+        """Bring a name back from maintenance.
+
+        When the check kept running for the other names sharing it, its state is current: tell this name
+        what it missed. Otherwise its streaks are stale and start again from zero.
+        """
+        state, last = check.state, check.state.last
+        others_active = any(a.maintenance is None for a in check.aliases if a is not alias)
+        if not others_active or last is None:
+            state.restart_counts()
+        elif state.health is Health.DOWN and alias.announced != "down":
+            alias.announced = "down"
+            self._announce("probe.failed", Severity.CRITICAL, alias, last, state.last_attempt)
+        elif state.health is Health.UP and alias.announced == "down":
+            alias.announced = "up"
+            self._announce("probe.ok", Severity.OK, alias, last, state.last_attempt)
 
     # -- status -------------------------------------------------------------------------------------
 

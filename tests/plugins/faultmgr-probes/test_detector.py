@@ -207,3 +207,19 @@ async def test_uses_the_daemons_scheduler(backend: Backend, events: list[Event],
         assert backend.hits["/"] >= 3 and backend.hits["/b"] >= 3
     finally:
         scheduler.shutdown(wait=False)
+
+
+async def test_leaving_maintenance_catches_up_on_a_shared_check(backend: Backend, make_detector,  # type: ignore[no-untyped-def]
+                                                                events: list[Event]) -> None:
+    detector = make_detector(targets=[web("pool-a/www1", backend.port), web("pool-b/www1", backend.port)],
+                             failurecount=1)
+    await run(detector)
+    detector.set_maintenance("pool-a/www1", True)
+    backend.status = 500
+    await run(detector)  # still checked for pool-b
+    assert kinds(events) == [("probe.maintenance", "pool-a/www1"), ("probe.failed", "pool-b/www1")]
+    detector.set_maintenance("pool-a/www1", False)
+    assert kinds(events)[2:] == [("probe.active", "pool-a/www1"), ("probe.failed", "pool-a/www1")]
+    backend.status = 200
+    await run(detector)
+    assert sorted(kinds(events)[4:]) == [("probe.ok", "pool-a/www1"), ("probe.ok", "pool-b/www1")]
