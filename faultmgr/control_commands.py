@@ -19,14 +19,20 @@ class ControlCommands:
 
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
+        self.extra: dict[str, Any] = {}
+        daemon.plugins.hook.faultmgr_control_commands(commands=self.extra)
 
     async def handle(self, who: str, request: dict[str, Any]) -> dict[str, Any]:
         cmd = request["cmd"]
         method = getattr(self, "cmd_" + cmd.replace(".", "_").replace("-", "_"), None)
-        if method is None:
+        if method is not None:
+            result: dict[str, Any] = await method(who, request)
+            return result
+        handler = self.extra.get(cmd)
+        if handler is None:
             return {"ok": False, "error": f"unknown command {cmd!r}"}
-        result: dict[str, Any] = await method(who, request)
-        return result
+        answer: dict[str, Any] = await handler(self.daemon, who, request)
+        return answer
 
     async def cmd_status(self, who: str, req: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "status": self.daemon.status()}

@@ -141,6 +141,19 @@ def faultmgr_alert_changed(alert: AlertView, change: str) -> None:
 
 
 @hookspec
+def faultmgr_control_commands(commands: dict[str, Any]) -> None:
+    """Add requests to the local control socket: ``commands["pool.drain"] = handler``.
+
+    Called once when the daemon starts its control socket. A handler is
+    ``async def handler(daemon, who, request) -> dict`` and answers ``{"ok": True, ...}`` or raises
+    ``ValueError``/``KeyError`` with a message for the caller; ``who`` is the peer's user name, to journal.
+    The core's own requests (``status``, ``ack``, ...) cannot be replaced.
+
+    :param commands: request name -> handler; add to it.
+    """
+
+
+@hookspec
 def faultmgr_cli_commands(cli: click.Group) -> None:
     """Add commands to the ``faultmgr`` command line: ``cli.add_command(my_command)``.
 

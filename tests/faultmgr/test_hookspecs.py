@@ -14,6 +14,7 @@ import pytest
 from faultmgr import hookimpl, hookspecs
 from faultmgr.cli import main as cli_main
 from faultmgr.config.build import load
+from faultmgr.control import request
 from faultmgr.daemon import Daemon
 from faultmgr.event import Event
 from faultmgr.plugin.manager import load_plugins
@@ -92,6 +93,15 @@ class Recorder:
         self._record("faultmgr_alert_changed", change=change)
 
     @hookimpl
+    def faultmgr_control_commands(self, commands: dict[str, Any]) -> None:
+        self._record("faultmgr_control_commands")
+
+        async def echo(daemon: Any, who: str, request: dict[str, Any]) -> dict[str, Any]:
+            return {"ok": True, "who": who, "echo": request.get("text")}
+
+        commands["test.echo"] = echo
+
+    @hookimpl
     def faultmgr_cli_commands(self, cli: click.Group) -> None:
         self._record("faultmgr_cli_commands", cli=cli)
 
@@ -115,6 +125,8 @@ rules: {{down: {{match: {{kind: probe.failed, source: ext}}, notify: [out]}}}}
         await asyncio.sleep(0.02)
     daemon.emit(Event("probe.failed", "ext", "web1", labels={}))
     await asyncio.sleep(0.2)
+    answer = await asyncio.to_thread(request, tmp_path / "state" / "control.sock", "test.echo", text="hi")
+    assert answer["echo"] == "hi" and answer["who"] == "root"
     rules.write_text(rules.read_text().replace("group_wait: 0s", "group_wait: 1s"))
     answer = await daemon.reload("test")
     assert answer["ok"] is True and answer["changed"] == ["receiver:out"]
