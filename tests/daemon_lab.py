@@ -198,7 +198,8 @@ class DaemonProcess:
         return {r[0] for r in self._query("SELECT fingerprint FROM alerts WHERE firing > 0")}
 
     def wait_drained(self, timeout: float = DEADLINE) -> None:
-        """Until no outbox row is pending or being sent."""
+        """Until no outbox row is pending or being sent. An injection is answered before the engine has
+        seen the event, so right after one this can return before its page is even written."""
         deadline = time.monotonic() + timeout
         while any(state in ("pending", "sending") for _, state, _ in self.outbox()):
             if time.monotonic() > deadline:
