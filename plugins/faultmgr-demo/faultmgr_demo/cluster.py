@@ -4,6 +4,7 @@ their nodes; and the faults the story injects (a crash, a power failure, forged 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -71,8 +72,20 @@ class Cluster:
         lay = self.layout
         self.configs.node_dir("mgmt")
         self.start_program("mgmt", "smtp", program("smtp", lay.ip("mgmt"), str(lay.port("smtp")), str(self.mails)))
-        self.start_program("mgmt", "traps", program("traps", lay.ip("mgmt"), str(lay.port("traps")),
-                                                    str(self.traps)))
+        self.start_program("mgmt", "traps", self.station_command())
+
+    def station_command(self) -> list[str]:
+        """net-snmp's snmptrapd when installed (its output stamped into JSON lines), else the demo's own."""
+        lay = self.layout
+        snmptrapd = shutil.which("snmptrapd")
+        if snmptrapd is None:
+            return program("traps", lay.ip("mgmt"), str(lay.port("traps")), str(self.traps))
+        conf = self.configs.node_dir("mgmt") / "snmptrapd.conf"
+        conf.write_text("authCommunity log public\ndoNotRetainNotificationLogs yes\n")
+        daemon = [snmptrapd, "-f", "-C", "-c", str(conf), "-Lo", "-m", "", "-On", "-F", "TRAP %b\\t%v\\n",
+                  f"udp:{lay.ip('mgmt')}:{lay.port('traps')}"]
+        stamper = program("stamp", str(self.traps))
+        return ["sh", "-c", f"{shlex.join(daemon)} | {shlex.join(stamper)}"]
 
     def start_real_server(self, name: str) -> None:
         self.configs.node_dir(name)

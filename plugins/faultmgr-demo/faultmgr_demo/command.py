@@ -93,11 +93,11 @@ def demo_command(json_output: bool, keep: bool, without_pool: bool, loopback: bo
     info: dict[str, Any] = {
         "mode": mode, "dry_run": layout.dry_run, "pool": layout.pool, "lab": tag, "workdir": str(workdir),
         "where": (f"network namespaces {tag}-* (root)" if mode == "netns"
-                  else "loopback, no root")}
+                  else "loopback (no namespaces)")}
     # SIGINT too: a shell without job control starts background jobs with SIGINT ignored, and Python then
     # never turns Ctrl-C into KeyboardInterrupt.
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    failed = True
+    keep_files = False
     try:
         with Progress() as progress:
             started = time.monotonic()
@@ -110,10 +110,10 @@ def demo_command(json_output: bool, keep: bool, without_pool: bool, loopback: bo
             stages = Story(cluster, progress).run()
             info["elapsed_s"] = round(time.monotonic() - started, 1)
         click.echo(as_json(info, stages) if json_output else render(info, stages))
-        failed = False
         if keep:
             _keep(cluster)
     except DemoError as exc:
+        keep_files = True  # the logs say why
         raise click.ClickException(f"{exc}; files kept in {workdir}") from None
     except (KeyboardInterrupt, Stopped) as exc:
         click.echo(f"\nfaultmgr demo: stopped ({exc or 'SIGINT'}); cleaning up", err=True)
@@ -122,7 +122,7 @@ def demo_command(json_output: bool, keep: bool, without_pool: bool, loopback: bo
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
         cluster.down()
-        if not failed or not isinstance(hosts, NamespaceHosts):
+        if not keep_files:
             shutil.rmtree(workdir, ignore_errors=True)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

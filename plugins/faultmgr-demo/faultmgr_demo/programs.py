@@ -4,6 +4,8 @@
 - ``poll URL INTERVAL_MS TIMEOUT_MS OUT``: the client; one line per request in OUT: ``start_time ok who``.
 - ``smtp HOST PORT OUT``: the pager gateway (aiosmtpd); one JSON line per mail received.
 - ``traps HOST PORT OUT``: the management station; one JSON line per SNMP notification received.
+- ``stamp OUT``: reads snmptrapd's output (``-F 'TRAP %b\\t%v\\n'``) on standard input and writes the same JSON
+  lines as ``traps``: the management station when net-snmp's snmptrapd is installed.
 - ``forge NODE COUNT HOST:PORT...``: heartbeats claiming to be NODE, signed with a key nobody has.
 - ``vipproxy PORT HOLDER_FILE PORTS_JSON``: the loopback stand-in of the VIP: forwards each connection to
   the service of the head named in HOLDER_FILE.
@@ -132,6 +134,33 @@ def traps(host: str, port: int, out: str) -> None:
         _append(out, {"time": time.time(), "from": peer[0], **describe_trap(data)})
 
 
+def parse_snmptrapd(line: str) -> dict[str, Any] | None:
+    """One line of snmptrapd (``TRAP <transport>\\t<oid> = TYPE: value\\t...``, numeric OIDs) as a record."""
+    if not line.startswith("TRAP "):
+        return None
+    transport, *varbinds = line[5:].rstrip("\n").split("\t")
+    values: dict[str, str] = {}
+    for varbind in varbinds:
+        oid, _, typed = varbind.partition(" = ")
+        value = typed.partition(": ")[2] if ": " in typed else typed
+        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+            value = value[1:-1]
+        values[oid.lstrip(".")] = value.lstrip(".")
+    sender = transport.partition("[")[2].partition("]")[0] or transport
+    return {"version": "v2c", "receiver": "snmptrapd", "trap_oid": values.get("1.3.6.1.6.3.1.1.4.1.0", ""),
+            "varbinds": values, "from": sender}
+
+
+def stamp(out: str) -> None:
+    """Turn snmptrapd's lines into JSON records with the time each arrived."""
+    for line in sys.stdin:
+        if line.startswith("NET-SNMP version"):  # snmptrapd prints it once it listens
+            print("ready", flush=True)
+        record = parse_snmptrapd(line)
+        if record is not None:
+            _append(out, {"time": time.time(), **record})
+
+
 def forge(node: str, count: int, targets: list[str]) -> None:
     """Send ``count`` heartbeats as ``node`` signed with a random key (the receivers must drop them all)."""
     from faultmgr_heartbeat.auth import Key
@@ -196,6 +225,8 @@ def main(argv: list[str]) -> None:
         smtp(args[0], int(args[1]), args[2])
     elif command == "traps":
         traps(args[0], int(args[1]), args[2])
+    elif command == "stamp":
+        stamp(args[0])
     elif command == "forge":
         forge(args[0], int(args[1]), args[2:])
     elif command == "vipproxy":

@@ -189,17 +189,19 @@ def gather(cluster: Cluster, stage: Stage) -> dict[str, Any]:
     traps = [t for t in observe.json_lines(cluster.traps, start) if t["time"] <= end]
     notified = []
     for mail in mails:
-        notified.append({"via": "mail", "to": mail["to"], "from": mail["from"], "subject": mail["subject"],
+        sender = mail_sender(mail["from"])
+        notified.append({"via": "mail", "to": mail["to"], "from": sender, "subject": mail["subject"],
                          "after_ms": _ms(mail["time"], stage)})
-        entries.append({"at_ms": _ms(mail["time"], stage), "type": "mail", "node": "mgmt",
+        entries.append({"at_ms": _ms(mail["time"], stage), "type": "mail", "node": sender,
                         "text": f"to {', '.join(mail['to'])}: {mail['subject']}"})
     senders = {} if cluster.layout.dry_run else {ip: node for node, ip in cluster.layout.addresses.items()}
     for trap in traps:
         summary = trap_summary(trap)
         sender = senders.get(trap["from"], trap["from"])
-        notified.append({"via": "trap", "from": sender, "summary": summary, "after_ms": _ms(trap["time"], stage)})
-        entries.append({"at_ms": _ms(trap["time"], stage), "type": "trap", "node": "mgmt",
-                        "text": f"from {sender}: {summary}"})
+        notified.append({"via": "trap", "from": sender, "summary": summary, "after_ms": _ms(trap["time"], stage),
+                         "received_by": trap.get("receiver", "faultmgr-demo")})
+        entries.append({"at_ms": _ms(trap["time"], stage), "type": "trap", "node": "" if sender == "127.0.0.1" else sender,
+                        "text": f"to the management station: {summary}"})
     client = observe.client_report(cluster.client_log, start, end)
     entries.sort(key=lambda e: e["at_ms"])
     return {"stage": stage.key, "title": stage.title, "dry_run": cluster.layout.dry_run,
@@ -207,13 +209,21 @@ def gather(cluster: Cluster, stage: Stage) -> dict[str, Any]:
             "notified": notified, "client": client.to_dict(), "missing": stage.missing, "timeline": entries}
 
 
+def mail_sender(address: str) -> str:
+    """The node in the demo's sender addresses (``faultmgr@head-a.demo.invalid`` -> ``head-a``)."""
+    domain = address.rpartition("@")[2]
+    return domain.split(".", 1)[0] or address
+
+
 def trap_summary(trap: dict[str, Any]) -> str:
     """What a trap says: raised, cleared or acknowledged (its notification OID), and the alert's summary
     (its longest text value)."""
-    from faultmgr_snmp.mib import ALERT_ACKNOWLEDGED, ALERT_CLEARED, ALERT_RAISED
+    from faultmgr_snmp.mib import ALERT_ACKNOWLEDGED, ALERT_CLEARED, ALERT_DESCRIPTION, ALERT_RAISED
 
-    values = [v for v in trap.get("varbinds", {}).values() if isinstance(v, str) and not v.startswith("0x")]
+    varbinds = trap.get("varbinds", {})
+    values = [v for v in varbinds.values() if isinstance(v, str) and not v.startswith("0x")]
     if not values:
         return str(trap.get("undecoded", "trap"))
     state = {ALERT_RAISED: "[RAISED]", ALERT_CLEARED: "[CLEARED]", ALERT_ACKNOWLEDGED: "[ACKNOWLEDGED]"}
-    return f"{state.get(trap.get('trap_oid', ''), '[TRAP]')} {max(values, key=len)}"
+    text = varbinds.get(ALERT_DESCRIPTION) or max(values, key=len)
+    return f"{state.get(trap.get('trap_oid', ''), '[TRAP]')} {text}"

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,7 @@ def processes_of(tag: str) -> list[int]:
 
 def assert_nothing_left(tag: str) -> None:
     assert processes_of(tag) == [], f"processes of {tag} left behind"
+    assert list(Path(tempfile.gettempdir()).glob(tag + "*")) == [], f"files of {tag} left behind"
     if os.geteuid() == 0:
         assert namespaces_of(tag) == [], f"namespaces of {tag} left behind"
 
@@ -95,7 +98,10 @@ def check_story(result: dict[str, Any], dry_run: bool) -> None:
         "heartbeat.security.forged", "ehb.security.forged"}
     assert any(d["kind"] == "ehb.group.dead" for d in stages["both-heads-die"]["detected"])
     assert stages["both-heads-die"]["client"]["still_down"]
-    assert any(n["via"] == "trap" for n in stages["both-heads-die"]["notified"])
+    traps = [n for n in stages["both-heads-die"]["notified"] if n["via"] == "trap"]
+    assert any("every head" in n["summary"] for n in traps), traps
+    if shutil.which("snmptrapd"):
+        assert {n["received_by"] for n in traps} == {"snmptrapd"}
     details = " ".join(a["detail"] for s in stages.values() for a in s["actions"])
     if dry_run:
         assert "would" in details and "took over" not in details
