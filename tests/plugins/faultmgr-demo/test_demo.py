@@ -136,8 +136,8 @@ def test_without_haproxy_the_pool_is_left_out() -> None:
     assert all(stage["missing"] == [] for stage in stages.values())
 
 
-def interrupt_in_the_middle(loopback: bool) -> None:
-    """Ctrl-C (SIGINT to the process group, as a terminal sends it) once the first fault is done."""
+def interrupt_in_the_middle(loopback: bool, when: str = "done: a real server fails") -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) once stderr says ``when``."""
     proc = subprocess.Popen([FAULTMGR, "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=demo_env(loopback), start_new_session=True)
     tag = f"fmd{proc.pid}x"
@@ -147,7 +147,7 @@ def interrupt_in_the_middle(loopback: bool) -> None:
         deadline = time.monotonic() + 180
         for line in proc.stderr:
             seen.append(line)
-            if "done: a real server fails" in line or time.monotonic() > deadline:
+            if when in line or time.monotonic() > deadline:
                 break
         assert processes_of(tag), "the demo should be running programs now:\n" + "".join(seen)
         os.killpg(proc.pid, signal.SIGINT)
@@ -167,6 +167,14 @@ def test_root_ctrl_c_leaves_nothing_behind() -> None:
     need_program("ip", "iproute2")
     need_program("haproxy")
     interrupt_in_the_middle(loopback=False)
+
+
+@pytest.mark.netns
+def test_root_ctrl_c_while_the_daemons_start_leaves_nothing_behind() -> None:
+    need_root()
+    need_program("ip", "iproute2")
+    need_program("haproxy")
+    interrupt_in_the_middle(loopback=False, when="starting faultmgr on the eHB watcher")
 
 
 def test_loopback_ctrl_c_leaves_nothing_behind() -> None:
@@ -204,3 +212,26 @@ def test_client_interruption_is_the_gap_in_answers(tmp_path: Path) -> None:
     down = client_report(log, 10.0, 10.6)
     assert down.still_down and round(down.interrupted_ms) == 600
     assert client_report(log, 11.0, 12.0).interrupted_ms == 0
+
+
+def test_built_in_station_decodes_a_v2c_trap(tmp_path: Path) -> None:
+    """Where snmptrapd is not installed the demo's own receiver is the management station."""
+    from faultmgr_demo.topology import free_port
+
+    need_program("snmptrap", "snmp")
+    port, out = free_port(), tmp_path / "traps.jsonl"
+    station = subprocess.Popen([sys.executable, "-m", "faultmgr_demo.programs", "traps", "127.0.0.1", str(port),
+                                str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert station.stdout is not None and station.stdout.readline().strip() == "ready"
+        subprocess.run(["snmptrap", "-v", "2c", "-c", "public", f"127.0.0.1:{port}", "", "1.3.6.1.4.1.99999.0.1",
+                        "1.3.6.1.4.1.99999.1.5", "s", "head head-a is dead"], check=True, timeout=10)
+        deadline = time.monotonic() + 10
+        while not (out.exists() and out.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        record = json.loads(out.read_text().splitlines()[0])
+    finally:
+        station.kill()
+        station.wait()
+    assert record["community"] == "public" and record["trap_oid"] == "1.3.6.1.4.1.99999.0.1"
+    assert record["varbinds"]["1.3.6.1.4.1.99999.1.5"] == "head head-a is dead"
