@@ -116,6 +116,7 @@ receivers:
     timeout: 2s
     group_by: ["..."]
     group_wait: {group_wait}
+    group_interval: {group_interval}
     retry: {{initial: 100ms, max_delay: 1s}}
 rules:
   service-down:
@@ -130,11 +131,12 @@ class DaemonProcess:
     Every failure event (kind ``service.down``) opens one alert, and the receiver groups each alert apart.
     """
 
-    def __init__(self, workdir: Path, port: int, group_wait: str = "0s") -> None:
+    def __init__(self, workdir: Path, port: int, group_wait: str = "0s", group_interval: str = "0s") -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.state = workdir / "state"
         self.config = workdir / "faultmgr.yaml"
-        self.config.write_text(CONFIG.format(state=self.state, port=port, group_wait=group_wait))
+        self.config.write_text(CONFIG.format(state=self.state, port=port, group_wait=group_wait,
+                                              group_interval=group_interval))
         self.log = workdir / "daemon.log"
         self.socket = self.state / "control.sock"
         self.journal = self.state / "journal.db"
@@ -171,11 +173,12 @@ class DaemonProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def inject(self, subject: str, severity: str = "critical") -> bool:
-        """One ``service.down`` event through the control socket; false when the daemon did not take it."""
+    def inject(self, subject: str, severity: str = "critical", kind: str = "service.down") -> bool:
+        """One event through the control socket (a failure; ``service.ok`` with severity ``ok`` recovers);
+        false when the daemon did not take it."""
         try:
-            request(self.socket, "inject", timeout=5, event={"kind": "service.down", "subject": subject,
-                                                             "source": "ext", "severity": severity})
+            request(self.socket, "inject", timeout=5, event={"kind": kind, "subject": subject, "source": "ext",
+                                                             "severity": severity})
             return True
         except (ControlError, OSError, ValueError):
             return False
@@ -192,6 +195,10 @@ class DaemonProcess:
     def outbox(self) -> list[tuple[str, str, str]]:
         """(deduplication key, state, payload) of every outbox row, oldest first."""
         return self._query("SELECT dedup_key, state, payload FROM outbox ORDER BY id")
+
+    def alert_states(self) -> dict[str, str]:
+        """Subject -> state of each alert in the journal."""
+        return {r[0]: r[1] for r in self._query("SELECT subject, state FROM alerts")}
 
     def firing_fingerprints(self) -> set[str]:
         """Alerts the journal says have fired at least once."""

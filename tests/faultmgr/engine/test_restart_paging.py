@@ -21,17 +21,17 @@ pytestmark = pytest.mark.slow
 WAIT = 15.0  # seconds allowed for a page that should come
 
 
-def pages_about(receiver: Receiver, subject: str) -> int:
+def pages_about(receiver: Receiver, subject: str, status: str = "firing") -> int:
     with receiver.lock:
         return sum(1 for r in receiver.requests
-                   if r.body.get("status") == "firing" and any(a["subject"] == subject for a in r.body["alerts"]))
+                   if r.body.get("status") == status and any(a["subject"] == subject for a in r.body["alerts"]))
 
 
-def wait_for_page(receiver: Receiver, subject: str) -> int:
+def wait_for_page(receiver: Receiver, subject: str, status: str = "firing") -> int:
     deadline = time.monotonic() + WAIT
-    while pages_about(receiver, subject) == 0 and time.monotonic() < deadline:
+    while pages_about(receiver, subject, status) == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    return pages_about(receiver, subject)
+    return pages_about(receiver, subject, status)
 
 
 @pytest.fixture
@@ -122,3 +122,25 @@ def test_unreadable_outbox_row_does_not_stall_the_receiver(tmp_path: Path, recei
     finally:
         daemon.stop()
     assert [state for key, state, _ in daemon.outbox() if key == "hook:half:1"] == ["dead"]
+
+
+@pytest.mark.xfail(strict=True, reason="core bug: a resolution is journalled (alert state 'resolved') before its "
+                   "page is written, which waits for the group's group_interval; after a kill in between, "
+                   "AlertStore loads only firing alerts and the 'resolved' page is never sent")
+def test_alert_resolved_during_group_interval_is_paged_after_a_kill(tmp_path: Path, receiver: Receiver) -> None:
+    daemon = DaemonProcess(tmp_path, receiver.port, group_interval="5s")
+    try:
+        daemon.start()
+        assert daemon.inject("web1")
+        assert wait_for_page(receiver, "web1") == 1
+        assert daemon.inject("web1", severity="ok", kind="service.ok")
+        deadline = time.monotonic() + WAIT
+        while daemon.alert_states().get("web1") != "resolved" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        daemon.kill()
+        if pages_about(receiver, "web1", "resolved") or daemon.alert_states().get("web1") != "resolved":
+            pytest.skip("the kill did not fall inside group_interval after the recovery (machine too slow)")
+        daemon.start()
+        assert wait_for_page(receiver, "web1", "resolved") == 1
+    finally:
+        daemon.stop()
