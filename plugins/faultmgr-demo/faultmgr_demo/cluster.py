@@ -8,7 +8,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from faultmgr_demo import observe
@@ -50,6 +49,7 @@ class Cluster:
         self.dashboards: dict[str, str] = {}
 
     def log(self, node: str, what: str) -> Path:
+        """Where ``what`` on ``node`` writes its output."""
         return self.configs.node_dir(node) / f"{what}.log"
 
     def _ready(self, node: str, what: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
@@ -69,6 +69,7 @@ class Cluster:
     # -- bringing the cluster up ---------------------------------------------------------------------------
 
     def start_sinks(self) -> None:
+        """The pager gateway (SMTP) and the management station (SNMP traps) on ``mgmt``."""
         lay = self.layout
         self.configs.node_dir("mgmt")
         self.start_program("mgmt", "smtp", program("smtp", lay.ip("mgmt"), str(lay.port("smtp")), str(self.mails)))
@@ -88,11 +89,13 @@ class Cluster:
         return ["sh", "-c", f"{shlex.join(daemon)} | {shlex.join(stamper)}"]
 
     def start_real_server(self, name: str) -> None:
+        """A real server: an HTTP server answering with its name."""
         self.configs.node_dir(name)
         self.start_program(name, "http", program("http", name, self.layout.ip(name),
                                                  str(self.layout.port("web:" + name))))
 
     def start_haproxy(self, head: str) -> None:
+        """HAProxy on ``head`` (foreground), ready once its admin socket exists."""
         socket = self.configs.haproxy_socket(head)
         socket.unlink(missing_ok=True)
         proc = self.hosts.spawn(head, ["haproxy", "-db", "-f", str(self.configs.haproxy_config(head))],
@@ -139,6 +142,7 @@ class Cluster:
                                                       str(self.configs.holder_file), json.dumps(ports)))
 
     def start_client(self) -> None:
+        """The client: asks the VIP every 20 ms, 250 ms allowed per request."""
         self.configs.node_dir("client")
         self.start_program("client", "poller", program("poll", self.layout.service_url(), "20", "250",
                                                        str(self.client_log)))
@@ -236,6 +240,3 @@ class Cluster:
             portal.close()
         self.portals.clear()
         self.hosts.down()
-
-    def wait(self, seconds: float) -> None:
-        time.sleep(seconds)

@@ -66,18 +66,23 @@ class Configs:
         return path
 
     def rule_file(self, node: str) -> Path:
+        """The node's rule file."""
         return self.node_dir(node) / "faultmgr.yaml"
 
     def state_dir(self, node: str) -> Path:
+        """The node's ``daemon.state_dir`` (journal, control socket)."""
         return self.node_dir(node) / "state"
 
     def haproxy_socket(self, head: str) -> Path:
+        """HAProxy's admin socket on ``head``."""
         return self.node_dir(head) / "haproxy.sock"
 
     def haproxy_config(self, head: str) -> Path:
+        """HAProxy's configuration on ``head``."""
         return self.node_dir(head) / "haproxy.cfg"
 
     def common(self) -> dict[str, Any]:
+        """Placeholder values every rule file shares."""
         lay = self.layout
         values: dict[str, Any] = {"key_file": self.key_file, "hb_watcher": lay.hb("watcher"), "vip": lay.vip,
                                   "mgmt_ip": lay.ip("mgmt"), "smtp_port": lay.port("smtp"),

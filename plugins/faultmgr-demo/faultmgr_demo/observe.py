@@ -63,6 +63,7 @@ class ClientReport:
     served_by: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, milliseconds rounded."""
         return {"requests": self.requests, "failed": self.failed, "interrupted_ms": round(self.interrupted_ms),
                 "still_down": self.still_down, "served_by": self.served_by}
 

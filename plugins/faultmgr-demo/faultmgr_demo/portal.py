@@ -63,6 +63,7 @@ class Portal:
 
     @property
     def url(self) -> str:
+        """What a browser on this host opens."""
         return f"http://127.0.0.1:{self.port}/"
 
     def _serve(self) -> None:
@@ -79,6 +80,7 @@ class Portal:
             threading.Thread(target=_relay, args=(client, self.inner_port), daemon=True).start()
 
     def close(self) -> None:
+        """Stop accepting (relays in progress end with their connections)."""
         with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()

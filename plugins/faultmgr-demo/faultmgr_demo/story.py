@@ -35,6 +35,7 @@ class Stage:
     record: dict[str, Any] = field(default_factory=dict)
 
     def inject(self, text: str) -> None:
+        """Record that a fault (or a repair) is injected now."""
         self.injections.append((time.time(), text))
 
 
@@ -52,25 +53,31 @@ class Story:
         return self.cluster.configs.state_dir(node)
 
     def action_done(self, node: str, action: str, phase: str, since: float) -> Callable[[], bool]:
+        """Has ``node`` finished running ``action`` (``fire`` or ``resolve``) since ``since``?"""
         return lambda: any(r["action"] == action and r["phase"] == phase and r["ended_at"]
                            for r in observe.action_runs(self._state(node), since))
 
     def event_seen(self, node: str, kind: str, since: float) -> Callable[[], bool]:
+        """Has ``node`` journalled an event of ``kind`` since ``since``?"""
         return lambda: bool(observe.events(self._state(node), since, kind))
 
     def mail_about(self, text: str, since: float) -> Callable[[], bool]:
+        """Has the pager gateway received a mail whose subject contains ``text``?"""
         return lambda: any(text in m.get("subject", "") for m in observe.json_lines(self.cluster.mails, since))
 
     def trap_since(self, since: float) -> Callable[[], bool]:
+        """Has the management station received any trap?"""
         return lambda: bool(observe.json_lines(self.cluster.traps, since))
 
     def expect(self, stage: Stage, text: str, predicates: list[Callable[[], bool]], timeout: float = 20) -> None:
+        """Wait for every predicate; on timeout note what is missing and go on."""
         if not self.progress.wait(text, lambda: all(p() for p in predicates), timeout):
             stage.missing.append(f"{text} (not within {timeout:g}s)")
 
     # -- the stages ----------------------------------------------------------------------------------------
 
     def real_server_fails(self) -> Stage:
+        """Stage 1: web1 is killed, then started again."""
         stage = Stage("real-server-fails", "a real server fails and comes back", ("probe.*",))
         stage.started = time.time()
         stage.inject("web1's HTTP server killed (SIGKILL)")
@@ -89,6 +96,7 @@ class Story:
         return self.finish(stage)
 
     def primary_dies(self) -> Stage:
+        """Stage 2: head-a loses power, then boots again as standby."""
         stage = Stage("primary-head-dies", "the primary head dies, then boots again",
                       ("heartbeat.peer.*", "ehb.member.*"))
         stage.started = time.time()
@@ -107,6 +115,7 @@ class Story:
         return self.finish(stage)
 
     def forged_heartbeat(self) -> Stage:
+        """Stage 3: heartbeats signed with a wrong key, from the client."""
         stage = Stage("forged-heartbeat", "forged heartbeats (wrong key) arrive",
                       ("*.security.*",))
         stage.started = time.time()
@@ -121,6 +130,7 @@ class Story:
         return self.finish(stage)
 
     def both_heads_die(self) -> Stage:
+        """Stage 4: both heads lose power; the eHB watcher pages."""
         stage = Stage("both-heads-die", "both heads die", ("ehb.member.*", "ehb.group.*"))
         stage.started = time.time()
         stage.inject("head-a and head-b powered off at once")
@@ -132,11 +142,10 @@ class Story:
         self.progress.wait("measuring the client's outage", lambda: False, 1.0)
         return self.finish(stage)
 
-    def run(self, check_stop: Callable[[], None] = lambda: None) -> list[Stage]:
-        """Every stage in order; ``check_stop()`` may raise between stages (Ctrl-C)."""
+    def run(self) -> list[Stage]:
+        """Every stage in order (a signal interrupts it with an exception; the caller cleans up)."""
         plays = (self.real_server_fails, self.primary_dies, self.forged_heartbeat, self.both_heads_die)
         for number, play in enumerate(plays, 1):
-            check_stop()
             self.progress.prefix = f"[{number}/{len(plays)}] "
             self.stages.append(play())
             self.progress.note(f"done: {self.stages[-1].title}")
