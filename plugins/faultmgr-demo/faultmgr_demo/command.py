@@ -78,7 +78,7 @@ def demo_command(json_output: bool, keep: bool, without_pool: bool, loopback: bo
     """
     remove_stale_processes()
     mode, why = choose_mode(loopback)
-    if why and not json_output:
+    if why:
         click.echo(f"faultmgr demo: {why}", err=True)
     layout = Layout.namespaces() if mode == "netns" else Layout.loopback()
     if not without_pool and shutil.which("haproxy") is None:
