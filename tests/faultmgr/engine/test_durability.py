@@ -4,7 +4,9 @@ notification written to the outbox must reach the receiver, and every alert that
 A key may arrive twice only when the kill fell between sending it and recording the send (its row was
 ``sending`` when the daemon died); such a duplicate carries the same ``Idempotency-Key`` and body, so the
 receiver can drop it. An alert may be paged a second time under a new key at most once per kill (the kill
-fell after its page was written but before that was recorded on the alert).
+fell after its page was written but before that was recorded on the alert). Some subjects recover: their
+'resolved' page must never arrive before their 'firing' one. Resolutions whose page was never written are
+counted, not asserted (test_restart_paging.py pins that window down).
 
 Knobs (environment): ``FAULTMGR_DURABILITY_RUNS`` (kills with the receiver down, default 20; half as many
 with it up), ``FAULTMGR_DURABILITY_EVENTS`` (events per run, default 8), ``FAULTMGR_DURABILITY_WORKERS``
@@ -47,6 +49,8 @@ class RunResult:
     received: Counter[str]
     bodies: dict[str, list[dict[str, Any]]]
     unnotified_alerts: int
+    unpaged_resolutions: int
+    arrivals: list[tuple[str, str]]  # (status, subject) in the order the receiver got them
     log: Path
 
     def repages(self) -> int:
@@ -70,11 +74,17 @@ def one_run(workdir: Path, seed: int, receiver_up: bool) -> RunResult:
         kill_at = rng.uniform(0, 0.4 if receiver_up else 0.6)
         killer = threading.Timer(kill_at, daemon.kill)
         killer.start()
-        acked = 0
+        acked, down = 0, []
         for n in range(EVENTS):
-            if not daemon.inject(f"svc-{seed}-{n}"):
+            subject = f"svc-{seed}-{n}"
+            if not daemon.inject(subject):
                 break
             acked += 1
+            down.append(subject)
+            if rng.random() < 0.4:  # some recover: their 'resolved' pages follow their 'firing' ones
+                if not daemon.inject(down.pop(rng.randrange(len(down))), severity="ok", kind="service.ok"):
+                    break
+                acked += 1
             time.sleep(rng.uniform(0, 0.02))
         killer.join()
         sending_at_kill = {key for key, state, _ in daemon.outbox() if state == "sending"}
@@ -87,11 +97,16 @@ def one_run(workdir: Path, seed: int, receiver_up: bool) -> RunResult:
         outbox = daemon.outbox()
         notified = {a["fingerprint"] for _, _, payload in outbox for a in json.loads(payload).get("alerts", [])}
         unnotified = len(daemon.firing_fingerprints() - notified)
+        resolved_pages = {a["subject"] for _, _, payload in outbox for a in json.loads(payload).get("alerts", [])
+                          if json.loads(payload)["status"] == "resolved"}
+        unresolved = len({s for s, state in daemon.alert_states().items() if state == "resolved"} - resolved_pages)
     finally:
         daemon.stop()
         receiver.close()
+    with receiver.lock:
+        arrivals = [(r.body["status"], a["subject"]) for r in receiver.requests for a in r.body["alerts"]]
     return RunResult(seed, kill_at, acked, outbox, sending_at_kill, receiver.keys(), receiver.bodies(),
-                     unnotified, daemon.log)
+                     unnotified, unresolved, arrivals, daemon.log)
 
 
 def check(result: RunResult) -> list[str]:
@@ -114,6 +129,12 @@ def check(result: RunResult) -> list[str]:
                         f"(the page being written when the daemon died)")
     if result.unnotified_alerts:
         problems.append(f"{result.unnotified_alerts} alert(s) fired and were never paged")
+    first: dict[tuple[str, str], int] = {}
+    for n, arrival in enumerate(result.arrivals):
+        first.setdefault(arrival, n)
+    for (status, subject), n in first.items():
+        if status == "resolved" and first.get(("firing", subject), len(result.arrivals)) > n:
+            problems.append(f"{subject}: 'resolved' arrived before (or without) 'firing'")
     for key, count in result.received.items():
         if count > 1 and (key not in result.sending_at_kill or count > 2):
             problems.append(f"{key} received {count} times, but its send was not interrupted by the kill")
@@ -140,7 +161,8 @@ def kill_loop(tmp_path: Path, receiver_up: bool, runs: int) -> None:
           f"{sum(len(r.sending_at_kill) for r in results)} sends interrupted by the kill, "
           f"{duplicates} duplicate deliveries (same key), "
           f"{sum(r.repages() for r in results)} re-pages under a new key after the restart, "
-          f"{sum(r.unnotified_alerts for r in results)} fired alerts never notified")
+          f"{sum(r.unnotified_alerts for r in results)} fired alerts never notified, "
+          f"{sum(r.unpaged_resolutions for r in results)} resolutions never paged")
     assert not failures, "\n".join(failures)
 
 
