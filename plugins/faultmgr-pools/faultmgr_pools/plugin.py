@@ -1,4 +1,5 @@
-"""Hook implementations of faultmgr-pools: the ``pools:`` section and the ``pool.*`` actions."""
+"""Hook implementations of faultmgr-pools: the ``pools:`` section, the ``pool.*`` actions, the ``pool.*``
+control requests and the ``faultmgr pool`` commands."""
 
 from __future__ import annotations
 
@@ -6,19 +7,15 @@ import asyncio
 import logging
 from typing import Any
 
+import click
+
 from faultmgr.component import Action
 from faultmgr.config.sections import SectionRegistry
 from faultmgr.hookspecs import hookimpl
 from faultmgr.plugin.registry import TypeRegistry
-from faultmgr.runtime import Runtime
-from faultmgr_pools.actions import (
-    AddAction,
-    PoolAction,
-    QuiesceAction,
-    RemoveAction,
-    ReweightAction,
-    directory_for,
-)
+from faultmgr_pools.actions import AddAction, PoolAction, QuiesceAction, RemoveAction, ReweightAction
+from faultmgr_pools.cli import pool_group
+from faultmgr_pools.control import COMMANDS, directory_of
 from faultmgr_pools.controller import Report
 from faultmgr_pools.model import PoolsModel
 
@@ -64,10 +61,7 @@ def reconcile_in_background(daemon: Any) -> asyncio.Task[dict[str, Report]] | No
     config = getattr(daemon, "config", None)
     if not isinstance(getattr(config, "sections", {}).get("pools"), PoolsModel):
         return None
-    journal = getattr(daemon, "journal", None)
-    runtime = Runtime(emit=daemon.emit, clock=daemon.clock, store=getattr(journal, "store", None), config=config,
-                      dry_run=bool(getattr(daemon, "dry_run", False)))
-    directory = directory_for(runtime)
+    directory = directory_of(daemon)
 
     async def reconcile() -> dict[str, Report]:
         reports: dict[str, Report] = {}
@@ -97,3 +91,15 @@ def faultmgr_startup(daemon: Any) -> None:
 def faultmgr_reloaded(daemon: Any, changed: list[str]) -> None:
     """A reload may have added, removed or reweighted servers: reconcile every pool again."""
     reconcile_in_background(daemon)
+
+
+@hookimpl
+def faultmgr_control_commands(commands: dict[str, Any]) -> None:
+    """``pool.list``, ``pool.drain``, ``pool.add``, ``pool.weight`` on the daemon's control socket."""
+    commands.update(COMMANDS)
+
+
+@hookimpl
+def faultmgr_cli_commands(cli: click.Group) -> None:
+    """``faultmgr pool list|drain|add|weight``."""
+    cli.add_command(pool_group)

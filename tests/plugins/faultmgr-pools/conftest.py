@@ -1,4 +1,5 @@
-"""Real parts for the pool tests: HTTP real servers on loopback and an HAProxy started per test."""
+"""Real parts for the pool tests: HTTP real servers on loopback, an HAProxy started per test, and a client
+that keeps requests flowing through it."""
 
 from __future__ import annotations
 
@@ -6,13 +7,19 @@ import asyncio
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
-from prereq import need_program
+from daemon_lab import FAULTMGR
+from faultmgr_pools.backend import Backend, Target
+from prereq import need, need_program
+
+from faultmgr.control import ControlError, request
 
 
 def free_port() -> int:
@@ -55,6 +62,18 @@ class RealServerProcess:
             await self.runner.cleanup()
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, and SIGKILL when the process is still there after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass
 class HAProxy:
     """A real haproxy in the foreground with an admin stats socket."""
@@ -83,13 +102,70 @@ class HAProxy:
         raise RuntimeError(f"haproxy did not start: {self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        if self.proc is not None:
+            stop_process(self.proc, 5)
+
+
+class Client:
+    """Sends requests back to back (a few in parallel) and records every answer and every failure."""
+
+    def __init__(self, port: int, parallel: int = 4) -> None:
+        self.url = f"http://127.0.0.1:{port}/"
+        self.parallel = parallel
+        self.answers: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._held: list[asyncio.Task[aiohttp.ClientResponse]] = []
+
+    async def _loop(self, session: aiohttp.ClientSession) -> None:
+        while not self._stop.is_set():
             try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                async with session.get(self.url) as resp:
+                    text = await resp.text()
+                    if resp.status != 200:
+                        self.failures.append(f"HTTP {resp.status}: {text[:80]}")
+                    else:
+                        self.answers[text] += 1
+            except aiohttp.ClientError as exc:
+                self.failures.append(repr(exc))
+
+    async def __aenter__(self) -> Client:
+        self.session = aiohttp.ClientSession()
+        self._tasks = [asyncio.create_task(self._loop(self.session)) for _ in range(self.parallel)]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+        await self.session.close()
+
+    async def wait_for(self, name: str, count: int = 20) -> None:
+        start = self.answers[name]
+        for _ in range(500):
+            if self.answers[name] - start >= count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{name} did not serve {count} requests: {dict(self.answers)}")
+
+    async def hold(self, backend: Backend, target: Target, count: int = 6, seconds: float = 1.0) -> None:
+        """Open ``count`` requests of ``seconds`` each and wait until ``target`` holds one of them, so that
+        a drain of ``target`` has connections to wait for."""
+        self._held = [asyncio.create_task(self.session.get(f"{self.url}slow?s={seconds}")) for _ in range(count)]
+        for _ in range(200):
+            state = await backend.find(target)
+            if state is not None and state.active:
+                return
+            await asyncio.sleep(0.01)
+
+    async def held(self) -> list[str]:
+        """The names of the servers that answered the held requests (every one must have succeeded)."""
+        answers = []
+        for pending in self._held:
+            async with await pending as response:
+                assert response.status == 200, await response.text()
+                answers.append(await response.text())
+        return answers
 
 
 def haproxy_config(sock: Path, port: int, servers: dict[str, int], extra: str = "") -> str:
@@ -160,3 +236,46 @@ def haproxy_factory(tmp_path: Path) -> Iterator[object]:
     yield start
     for proxy in started:
         proxy.stop()
+
+
+@pytest.fixture
+def traffic_client() -> type[Client]:
+    """``async with traffic_client(port) as client``: requests flow through HAProxy until the block ends."""
+    return Client
+
+
+@dataclass
+class DaemonRun:
+    """A ``faultmgr run`` subprocess and its log."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+@pytest.fixture
+async def faultmgr_daemon() -> AsyncIterator[Callable[[Path, Path], Awaitable[DaemonRun]]]:
+    """``await start(config, state_dir)`` -> a :class:`DaemonRun` answering on its control socket; stopped at
+    the end of the test, whose daemon log must then hold no traceback."""
+    need(Path(FAULTMGR).exists(), f"needs the faultmgr command ({FAULTMGR})")
+    runs: list[DaemonRun] = []
+
+    async def start(config: Path, state: Path) -> DaemonRun:
+        log = config.with_suffix(".log")
+        with log.open("ab") as out:
+            run = DaemonRun(subprocess.Popen([FAULTMGR, "run", "-c", str(config)], stdout=out,
+                                             stderr=subprocess.STDOUT), log)
+        runs.append(run)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert run.proc.poll() is None, log.read_text()
+            try:
+                await asyncio.to_thread(request, state / "control.sock", "status", timeout=2)
+                return run
+            except (ControlError, OSError):
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"the daemon did not start:\n{log.read_text()}")
+
+    yield start
+    for run in runs:
+        stop_process(run.proc, 15)
+        assert "Traceback" not in run.log.read_text(), run.log.read_text()

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_lab import FAULTMGR
 from faultmgr_pools.haproxy import HaproxyPoolBackend
 from faultmgr_pools.model import HaproxyBackend
-from prereq import need
 
-from faultmgr.control import ControlError, request
+from faultmgr.control import request
 
 CONFIG = """\
 daemon:
@@ -55,12 +52,11 @@ async def until(check: Any, what: str, log: Path, timeout: float = 30.0) -> None
 
 
 async def test_probe_alert_quiesces_recovery_restores_reload_reconciles(
-        haproxy_factory: Any, real_servers: Any, tmp_path: Path) -> None:
-    need(Path(FAULTMGR).exists(), f"needs the faultmgr command ({FAULTMGR})")
+        haproxy_factory: Any, real_servers: Any, faultmgr_daemon: Any, tmp_path: Path) -> None:
     ports = {n: s.port for n, s in real_servers.items()}
     proxy = haproxy_factory({"web1": ports["web1"], "web2": ports["web2"]})
     backend = HaproxyPoolBackend(HaproxyBackend(type="haproxy", socket=proxy.socket, backend="web"))
-    state, config, log = tmp_path / "state", tmp_path / "faultmgr.yaml", tmp_path / "daemon.log"
+    state, config = tmp_path / "state", tmp_path / "faultmgr.yaml"
     values = dict(state=state, socket=proxy.socket, web2_weight=10, **ports)
     config.write_text(CONFIG.format(**values))
 
@@ -71,38 +67,19 @@ async def test_probe_alert_quiesces_recovery_restores_reload_reconciles(
         event = {"kind": kind, "subject": "web1", "source": "probes", "severity": severity}
         await asyncio.to_thread(request, state / "control.sock", "inject", timeout=5, event=event)
 
-    with log.open("ab") as out:
-        proc = subprocess.Popen([FAULTMGR, "run", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        async def ready() -> bool:
-            assert proc.poll() is None, log.read_text()
-            try:
-                await asyncio.to_thread(request, state / "control.sock", "status", timeout=2)
-                return True
-            except (ControlError, OSError):
-                return False
+    run = await faultmgr_daemon(config, state)
+    # Start-up reconciliation put the declared sorry server in, at weight 0.
+    await until(lambda: _equals(weights, {"web1": 10, "web2": 10, "sorry": 0}), "start-up reconcile", run.log)
 
-        await until(ready, "daemon start", log)
-        # Start-up reconciliation put the declared sorry server in, at weight 0.
-        await until(lambda: _equals(weights, {"web1": 10, "web2": 10, "sorry": 0}), "start-up reconcile", log)
+    await inject("probe.failed", "critical")
+    await until(lambda: _equals(weights, {"web1": 0, "web2": 10, "sorry": 0}), "quiesce of web1", run.log)
 
-        await inject("probe.failed", "critical")
-        await until(lambda: _equals(weights, {"web1": 0, "web2": 10, "sorry": 0}), "quiesce of web1", log)
+    await inject("probe.ok", "ok")
+    await until(lambda: _equals(weights, {"web1": 10, "web2": 10, "sorry": 0}), "restore of web1", run.log)
 
-        await inject("probe.ok", "ok")
-        await until(lambda: _equals(weights, {"web1": 10, "web2": 10, "sorry": 0}), "restore of web1", log)
-
-        config.write_text(CONFIG.format(**{**values, "web2_weight": 20}))
-        proc.send_signal(signal.SIGHUP)
-        await until(lambda: _equals(weights, {"web1": 10, "web2": 20, "sorry": 0}), "reload reconcile", log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert "Traceback" not in log.read_text(), log.read_text()
+    config.write_text(CONFIG.format(**{**values, "web2_weight": 20}))
+    run.proc.send_signal(signal.SIGHUP)
+    await until(lambda: _equals(weights, {"web1": 10, "web2": 20, "sorry": 0}), "reload reconcile", run.log)
 
 
 async def _equals(read: Any, expected: dict[str, int]) -> bool:

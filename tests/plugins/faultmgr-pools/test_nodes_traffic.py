@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from typing import Any
 
 import aiohttp
@@ -11,48 +10,6 @@ import pytest
 from faultmgr_pools.backend import Target
 from faultmgr_pools.model import PoolsModel
 from faultmgr_pools.nodes import PoolDirectory, UnknownServer, add_server, drain_server
-
-
-class Client:
-    """Sends requests back to back (a few in parallel) and records every answer and every failure."""
-
-    def __init__(self, port: int, parallel: int = 4) -> None:
-        self.url = f"http://127.0.0.1:{port}/"
-        self.parallel = parallel
-        self.answers: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-
-    async def _loop(self, session: aiohttp.ClientSession) -> None:
-        while not self._stop.is_set():
-            try:
-                async with session.get(self.url) as resp:
-                    text = await resp.text()
-                    if resp.status != 200:
-                        self.failures.append(f"HTTP {resp.status}: {text[:80]}")
-                    else:
-                        self.answers[text] += 1
-            except aiohttp.ClientError as exc:
-                self.failures.append(repr(exc))
-
-    async def __aenter__(self) -> Client:
-        self.session = aiohttp.ClientSession()
-        self._tasks = [asyncio.create_task(self._loop(self.session)) for _ in range(self.parallel)]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._stop.set()
-        await asyncio.gather(*self._tasks)
-        await self.session.close()
-
-    async def wait_for(self, name: str, count: int = 20) -> None:
-        start = self.answers[name]
-        for _ in range(500):
-            if self.answers[name] - start >= count:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"{name} did not serve {count} requests: {dict(self.answers)}")
 
 
 def pools_for(proxy: Any, servers: dict[str, int]) -> PoolsModel:
@@ -64,7 +21,8 @@ def pools_for(proxy: Any, servers: dict[str, int]) -> PoolsModel:
 
 
 async def test_drain_and_add_under_load_lose_no_request(haproxy_factory: Any, real_servers: Any,
-                                                        real_server_factory: Any, pick_port: Any) -> None:
+                                                        real_server_factory: Any, pick_port: Any,
+                                                        traffic_client: Any) -> None:
     ports = {n: s.port for n, s in real_servers.items() if n != "web3"}
     proxy = haproxy_factory(ports)
     directory = PoolDirectory(pools_for(proxy, ports))
@@ -85,27 +43,15 @@ async def test_drain_and_add_under_load_lose_no_request(haproxy_factory: Any, re
             checks.append(False)
         return checks[-1]
 
-    async with Client(proxy.port) as client:
+    async with traffic_client(proxy.port) as client:
         await client.wait_for("web1")
         await client.wait_for("web2")
 
         # Long requests in flight on both servers: the drain must wait for web1's to finish.
-        slow_session = aiohttp.ClientSession()
-        slow = [asyncio.create_task(slow_session.get(f"http://127.0.0.1:{proxy.port}/slow?s=1"))
-                for _ in range(6)]
-        for _ in range(200):
-            if (await controller.backend.find(Target("web1", "127.0.0.1", ports["web1"]))).active:  # type: ignore[union-attr]
-                break
-            await asyncio.sleep(0.01)
+        await client.hold(controller.backend, Target("web1", "127.0.0.1", ports["web1"]))
         drained = await drain_server(controller, "web1", timeout=10)
         assert drained.drained, drained
-        slow_answers = []
-        for request in slow:
-            response = await request
-            assert response.status == 200
-            slow_answers.append(await response.text())
-        await slow_session.close()
-        assert "web1" in slow_answers, "no long request landed on web1: the drain had nothing to wait for"
+        assert "web1" in await client.held(), "no long request landed on web1: the drain had nothing to wait for"
         assert "remove web1" in drained.report.changes
         assert "web1" not in {s.name for s in await controller.live()}
         served_by_web1 = client.answers["web1"]
