@@ -113,6 +113,14 @@ async def test_weight_and_readable_list(lab: Any) -> None:
     assert out.splitlines()[0] == "pool web (haproxy, quorum 1): 2 serving"
     line = next(x for x in out.splitlines() if x.split()[0] == "web2")
     assert "weight 5/10" in line and 'override {"weight": 5}' in line, out
+    # Without --timeout the drain waits up to the pool's drain_timeout (asked of the daemon first).
+    code, out, err = await faultmgr("pool", "drain", "web", "web1", "-c", lab.config)
+    assert code == 0, err
+    assert out.startswith("web1 drained from pool web after ") and out.endswith(": remove web1 (1 serving, "
+                                                                                "quorum 1)\n"), out
+    code, out, err = await faultmgr("pool", "add", "web", "web1", "-c", lab.config)
+    assert code == 0, err
+    assert out == "web1 added to pool web at weight 10: add web1 weight 10 (2 serving, quorum 1)\n", out
 
 
 REFUSALS = [
