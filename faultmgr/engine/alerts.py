@@ -89,10 +89,15 @@ class AlertStore:
         self.by_fp: dict[str, Alert] = {}
         #: bumped on every save: lets the router cache what depends on the set of firing alerts
         self.version = 0
-        for record in journal.alerts(states=(AlertState.FIRING.value,)):
+        #: resolved alerts whose resolution some receiver was still owed when the daemon stopped
+        self.owed: list[Alert] = []
+        for record in journal.alerts(states=(AlertState.FIRING.value, AlertState.RESOLVED.value)):
             alert = Alert.from_record(record)
             alert.id = record["id"]
-            self.by_fp[alert.fingerprint] = alert
+            if alert.is_firing:
+                self.by_fp[alert.fingerprint] = alert
+            elif alert.notified:
+                self.owed.append(alert)
 
     def get(self, fp: str) -> Alert | None:
         return self.by_fp.get(fp)

@@ -99,10 +99,20 @@ class Engine:
                                                                        last_match=alert.updated_at)
                 self.active_by_subject[subject].add(rule.name)
             for receiver in rule.spec.notify:
-                if receiver in alert.notified:
+                if receiver in alert.notified or self.journal.paged_since(receiver, alert.fingerprint,
+                                                                          alert.starts_at, "firing"):
                     self.router.adopt(alert, receiver, self.clock.now())
                 else:  # fired, but the daemon stopped before its page was written: page now
                     self._routes.append((alert, [receiver], self.clock.now()))
+        for alert in self.alerts.owed:  # resolved, but the resolution was not written yet: write it now
+            for receiver in list(alert.notified):
+                if self.journal.paged_since(receiver, alert.fingerprint, alert.ends_at or 0, "resolved"):
+                    continue
+                self.router.adopt(alert, receiver, self.clock.now())
+                for group in self.router.groups.values():
+                    if group.receiver == receiver and alert.fingerprint in group.alerts:
+                        group.next_flush = self.clock.now()
+        self.alerts.owed = []
         self._route_pending()
 
     # -- events ---------------------------------------------------------------------------------------

@@ -162,6 +162,21 @@ class Journal:
                 out.append(item)
         return out
 
+    def paged_since(self, receiver: str, fingerprint: str, since: float, status: str) -> bool:
+        """Whether the outbox holds a notification to ``receiver`` written since ``since`` that carries the
+        alert ``fingerprint`` in state ``status`` (the outbox is the truth about what was paged)."""
+        with self.lock:
+            rows = self.db.execute("SELECT payload FROM outbox WHERE receiver=? AND created_at >= ? AND payload "
+                                   "LIKE ?", (receiver, since, f'%{fingerprint}%')).fetchall()
+        for (payload,) in rows:
+            try:
+                alerts = json.loads(payload).get("alerts", [])
+            except ValueError:
+                continue
+            if any(a.get("fingerprint") == fingerprint and a.get("state") == status for a in alerts):
+                return True
+        return False
+
     # -- action runs ----------------------------------------------------------------------------------
     def claim_action(self, fingerprint: str, firing: int, action: str, phase: str, now: float) -> bool:
         """Record that an action starts; false when it already ran (or started) for this firing."""

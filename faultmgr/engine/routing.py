@@ -179,6 +179,9 @@ class Router:
             if not alert.is_firing:
                 del group.alerts[fp]
                 group.sent.pop(fp, None)
+                if group.receiver in alert.notified:  # its resolution is told (or not wanted): nothing owed
+                    alert.notified.remove(group.receiver)
+                    self.alerts.journal.save_alert(alert.to_record())
         if group.alerts:
             group.next_flush = now + settings.group_interval
         else:

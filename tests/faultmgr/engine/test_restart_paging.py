@@ -61,9 +61,6 @@ def test_restart_does_not_page_a_firing_alert_again(tmp_path: Path, receiver: Re
     assert pages_about(receiver, "web1") == 1, [r.key for r in receiver.requests]
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: Router.flush writes the page to the outbox, then saves "
-                   "Alert.notified in a second commit; a kill between the two makes Engine._restore page the alert "
-                   "again under a new deduplication key, which a receiver cannot drop (seen by the kill loop)")
 def test_kill_between_page_and_its_record_does_not_page_again(tmp_path: Path, receiver: Receiver) -> None:
     daemon = DaemonProcess(tmp_path, receiver.port, group_wait="0s")
     try:
@@ -124,9 +121,6 @@ def test_unreadable_outbox_row_does_not_stall_the_receiver(tmp_path: Path, recei
     assert [state for key, state, _ in daemon.outbox() if key == "hook:half:1"] == ["dead"]
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a resolution is journalled (alert state 'resolved') before its "
-                   "page is written, which waits for the group's group_interval; after a kill in between, "
-                   "AlertStore loads only firing alerts and the 'resolved' page is never sent")
 def test_alert_resolved_during_group_interval_is_paged_after_a_kill(tmp_path: Path, receiver: Receiver) -> None:
     daemon = DaemonProcess(tmp_path, receiver.port, group_interval="5s")
     try:
