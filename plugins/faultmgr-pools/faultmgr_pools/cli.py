@@ -121,26 +121,30 @@ def drain_command(config: tuple[str, ...], as_json: bool, timeout: float | None,
 @config_option
 @json_option
 @click.option("--weight", type=click.IntRange(min=0), default=None, help="weight (default: the declared one)")
-@click.option("--rise", type=click.IntRange(min=1), default=1, show_default=True,
-              help="TCP checks that must pass in a row before the server is added")
+@click.option("--rise", type=click.IntRange(min=1), default=None,
+              help="checks that must pass in a row before the server is added (default: the rise of the probe "
+                   "watching the server, else 1)")
 @click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="seconds to wait for the server to become healthy; the pool is unchanged if it does not")
 @click.option("--address", default=None, help="address of a server the rule file does not declare")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="its port (default: the service's)")
 @click.argument("pool")
 @click.argument("server")
-def add_command(config: tuple[str, ...], as_json: bool, weight: int | None, rise: int, timeout: float,
+def add_command(config: tuple[str, ...], as_json: bool, weight: int | None, rise: int | None, timeout: float,
                 address: str | None, port: int | None, pool: str, server: str) -> None:
-    """Add SERVER to POOL once it is healthy (RISE TCP checks in a row): a declared standby server, one
-    drained earlier, or a new one given with --address.
+    """Add SERVER to POOL once it is healthy: a declared standby server, one drained earlier, or a new one
+    given with --address. Healthy means that the daemon's probe of SERVER (a `probe` detector target of that
+    name) passed RISE times in a row; without such a probe, a TCP connection to it opened RISE times.
 
     Example: faultmgr pool add web web4 --weight 10 --rise 3
     """
-    args: dict[str, Any] = {"pool": pool, "server": server, "rise": rise, "check_timeout": timeout}
-    args.update({k: v for k, v in {"weight": weight, "address": address, "port": port}.items() if v is not None})
-    answer = ask(config, "pool.add", args, timeout + rise + MARGIN_S)
-    _out(answer, as_json, f"{server} added to pool {pool} at weight {answer['weight']}: "
-                          f"{_changes(answer['report'])}")
+    args: dict[str, Any] = {"pool": pool, "server": server, "check_timeout": timeout}
+    optional = {"weight": weight, "rise": rise, "address": address, "port": port}
+    args.update({k: v for k, v in optional.items() if v is not None})
+    # add_server checks the deadline between checks: one more interval and check may run past it.
+    answer = ask(config, "pool.add", args, timeout + MARGIN_S)
+    _out(answer, as_json, f"{server} added to pool {pool} at weight {answer['weight']} after {answer['check']} "
+                          f"passed {answer['rise']} time(s): {_changes(answer['report'])}")
 
 
 @pool_group.command("weight")

@@ -16,9 +16,12 @@ from faultmgr.runtime import Runtime
 from faultmgr_pools.actions import directory_for
 from faultmgr_pools.backend import BackendError, ServerState
 from faultmgr_pools.controller import PoolController, Report
+from faultmgr_pools.health import health_check
 from faultmgr_pools.model import MAX_WEIGHT, Pool
 from faultmgr_pools.nodes import PoolDirectory, PoolError, add_server, drain_server
 
+#: How long ``pool.add`` waits for the server to become healthy, unless the request says.
+DEFAULT_CHECK_TIMEOUT_S = 30.0
 #: How long ``pool.list`` waits for a load balancer's table before reporting it unreachable.
 LIVE_TIMEOUT_S = 5.0
 
@@ -154,24 +157,26 @@ async def pool_drain(daemon: Any, who: str, request: dict[str, Any]) -> dict[str
 
 
 async def pool_add(daemon: Any, who: str, request: dict[str, Any]) -> dict[str, Any]:
-    """Put a server (declared, typically ``standby``, or new with ``address``) in the pool once a TCP check
-    has passed ``rise`` times in a row."""
+    """Put a server (declared, typically ``standby``, or new with ``address``) in the pool once its health
+    check (the daemon's probe of it, else TCP) has passed ``rise`` times in a row."""
     controller, server = _controller(daemon, request)
-    weight, rise = _int(request, "weight"), _int(request, "rise", 1, least=1)
-    timeout, interval = _seconds(request, "check_timeout"), _seconds(request, "interval")
+    weight, rise = _int(request, "weight"), _int(request, "rise", least=1)
+    wait = _seconds(request, "check_timeout")
+    wait = DEFAULT_CHECK_TIMEOUT_S if wait is None else wait
     _check_weight(controller, weight)
     address, port = request.get("address"), _int(request, "port", least=1)
     if address is not None and not isinstance(address, str):
         raise ValueError("'address' must be a string")
-    report = await add_server(controller, server, weight=weight, address=address, port=port, rise=rise or 1,
-                              interval=0.5 if interval is None else interval,
-                              timeout=30.0 if timeout is None else timeout)
+    check = health_check(daemon, server, rise)
+    report = await add_server(controller, server, weight=weight, address=address, port=port, check=check,
+                              rise=check.rise, interval=check.interval, timeout=wait)
     if report is None:
-        raise PoolError(f"{server} did not pass {rise} TCP check(s) in a row within {30.0 if timeout is None else timeout:g}s; "
-                        f"pool {controller.name} is unchanged")
+        raise PoolError(f"{server} did not pass {check.what} {check.rise} time(s) in a row within {wait:g}s "
+                        f"(last: {check.last_reason}); pool {controller.name} is unchanged")
     weight = weight if weight is not None else controller.declared_weight(server)
-    _journal(daemon, who, "pool.add", controller, server, f"weight={weight} rise={rise}")
-    return {"ok": True, "pool": controller.name, "server": server, "weight": weight, "report": _report(report)}
+    _journal(daemon, who, "pool.add", controller, server, f"weight={weight} rise={check.rise}")
+    return {"ok": True, "pool": controller.name, "server": server, "weight": weight, "check": check.what,
+            "rise": check.rise, "report": _report(report)}
 
 
 async def pool_weight(daemon: Any, who: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,14 @@ daemon:
   state_dir: {state}
   tick: 50ms
   shutdown_timeout: 1s
+detectors:
+  probes:
+    type: probe
+    checkinterval: 200ms
+    rise: 2
+    targets:
+      - {{name: web2, type: http, host: 127.0.0.1, port: {web2}, path: /}}
+      - {{name: web3, type: http, host: 127.0.0.1, port: {web3}, path: /missing}}
 pools:
   web:
     backend: {{type: haproxy, socket: {socket}, backend: web}}
@@ -28,6 +36,7 @@ pools:
     servers:
       - {{name: web1, address: 127.0.0.1, port: {web1}, weight: 10}}
       - {{name: web2, address: 127.0.0.1, port: {web2}, weight: 10}}
+      - {{name: web3, address: 127.0.0.1, port: {web3}, weight: 10, standby: true}}
       - {{name: web4, address: 127.0.0.1, port: {web4}, weight: 1, standby: true}}
 """
 
@@ -43,10 +52,11 @@ async def faultmgr(*args: str) -> tuple[int, str, str]:
 @pytest.fixture
 async def lab(haproxy_factory: Any, real_servers: Any, real_server_factory: Any, pick_port: Any,
               faultmgr_daemon: Any, tmp_path: Path) -> Any:
-    """A running daemon whose pool ``web`` is HAProxy's backend web1+web2, with web4 declared standby (its
-    process not started yet: ``lab.web4.start(lab.port4)``)."""
-    ports = {n: s.port for n, s in real_servers.items() if n in ("web1", "web2")}
-    proxy = haproxy_factory(ports)
+    """A running daemon whose pool ``web`` is HAProxy's backend web1+web2, with web3 and web4 declared standby
+    (web4's process not started yet: ``lab.web4.start(lab.port4)``); a probe detector watches web2 and web3
+    (on a path where web3 answers 404)."""
+    ports = {n: s.port for n, s in real_servers.items()}
+    proxy = haproxy_factory({n: p for n, p in ports.items() if n != "web3"})
     state, config = tmp_path / "state", tmp_path / "faultmgr.yaml"
     port4 = pick_port()
     config.write_text(CONFIG.format(state=state, socket=proxy.socket, web4=port4, **ports))
@@ -91,7 +101,8 @@ async def test_drain_and_add_from_the_command_line_lose_no_request(lab: Any, tra
         await lab.web4.start(lab.port4)
         code, out, err = await adding
         assert code == 0, err
-        assert out.startswith("web4 added to pool web at weight 10: add web4 weight 10"), out
+        assert out.startswith("web4 added to pool web at weight 10 after TCP check passed 2 time(s): "
+                              "add web4 weight 10"), out
         await client.wait_for("web4")
         await client.wait_for("web2")
         assert client.answers["web1"] == served_by_web1, "the drained server got new requests"
@@ -120,12 +131,27 @@ async def test_weight_and_readable_list(lab: Any) -> None:
                                                                                 "quorum 1)\n"), out
     code, out, err = await faultmgr("pool", "add", "web", "web1", "-c", lab.config)
     assert code == 0, err
-    assert out == "web1 added to pool web at weight 10: add web1 weight 10 (2 serving, quorum 1)\n", out
+    assert out == ("web1 added to pool web at weight 10 after TCP check passed 1 time(s): add web1 weight 10 "
+                   "(2 serving, quorum 1)\n"), out
+
+
+async def test_add_waits_on_the_daemons_probe_of_the_server(lab: Any) -> None:
+    # web3 accepts TCP connections, but its probe (GET /missing) fails: it must stay out.
+    code, out, err = await faultmgr("pool", "add", "web", "web3", "--timeout", "1", "-c", lab.config)
+    assert code == 1 and out == "", (out, err)
+    assert err.startswith("faultmgr: web3 did not pass probe probes/web3 (http) 2 time(s) in a row within 1s "
+                          "(last: "), err
+    assert "404" in err and err.endswith("; pool web is unchanged\n"), err
+    assert await lab.backend.find(Target("web3", "127.0.0.1", lab.ports["web3"])) is None
+    code, out, err = await faultmgr("pool", "add", "web", "web2", "--json", "-c", lab.config)
+    assert code == 0, err
+    answer = json.loads(out)
+    assert (answer["check"], answer["rise"], answer["report"]["changes"]) == ("probe probes/web2 (http)", 2, [])
 
 
 REFUSALS = [
     (["drain", "nope", "web1"], "faultmgr: no pool 'nope' (declared: web)\n"),
-    (["weight", "web", "nobody", "3"], "faultmgr: pool web has no server 'nobody' (servers: web1, web2, web4)\n"),
+    (["weight", "web", "nobody", "3"], "faultmgr: pool web has no server 'nobody' (servers: web1, web2, web3, web4)\n"),
     (["add", "web", "nobody"], "faultmgr: pool web declares no server 'nobody': give its address\n"),
     (["weight", "web", "web1", "300"], "faultmgr: weight 300 is above haproxy's maximum 256\n"),
 ]
@@ -141,7 +167,7 @@ async def test_no_daemon_exits_2(tmp_path: Path) -> None:
     need(Path(FAULTMGR).exists(), f"needs the faultmgr command ({FAULTMGR})")
     config = tmp_path / "faultmgr.yaml"
     config.write_text(CONFIG.format(state=tmp_path / "state", socket=tmp_path / "admin.sock", web1=8001,
-                                    web2=8002, web4=8004))
+                                    web2=8002, web3=8003, web4=8004))
     for args in (["list"], ["drain", "web", "web1"], ["add", "web", "web4"], ["weight", "web", "web1", "3"]):
         code, out, err = await faultmgr("pool", *args, "-c", str(config))
         assert code == 2 and out == "", (args, out, err)
