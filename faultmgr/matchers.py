@@ -155,6 +155,19 @@ class EventMatcher:
         self._subject = compile_glob(subject)
         self.exact_kind = kind if not any(c in kind for c in "*?[") else None
 
+    def selects(self, kind: str, source: str, subject: str | None) -> bool:
+        """The glob parts alone (cacheable); ``subject=None`` leaves the subject out."""
+        return bool(self._kind(kind) and self._source(source) and (subject is None or self._subject(subject)))
+
+    def selects_subject(self, subject: str) -> bool:
+        return bool(self._subject(subject))
+
+    def matches_rest(self, event: Any) -> bool:
+        """The parts that depend on more than kind, source and subject: severity, labels, payload."""
+        return (event.severity >= self.min_severity
+                and all(m.matches(event.labels) for m in self.labels)
+                and all(c.test(event.payload) for c in self.where))
+
     def matches(self, event: Any) -> bool:
         """True when ``event`` (an :class:`~faultmgr.event.Event`) satisfies every part."""
         return (

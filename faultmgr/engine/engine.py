@@ -55,6 +55,9 @@ class Engine:
                 rule.states = previous.states
             self.rules[name] = rule
         self._index()
+        self._candidates: dict[tuple[str, str], tuple[list[tuple[CompiledRule, int]],
+                                                      list[tuple[CompiledRule, int]]]] = {}
+        self._by_subject: dict[tuple[str, str, str], list[tuple[CompiledRule, int]]] = {}
         self.router.configure({n: i.settings for n, i in config.receivers.items()}, config.inhibit)
         self.flaps.threshold = config.daemon.flap_changes
         self.flaps.interval = config.daemon.flap_interval
@@ -126,12 +129,12 @@ class Engine:
             except Exception:
                 log.exception("a faultmgr_event hook failed")
         changed: list[tuple[CompiledRule, str]] = []
-        exact = self.by_kind.get(event.kind)
-        for rule, idx in (exact + self.globbed) if (exact and self.globbed) else (exact or self.globbed):
+        recovery = event.is_recovery
+        for rule, idx in self._candidates_for(event):
             self.evaluations += 1
-            if event.is_recovery and not rule.accepts_ok[idx]:
+            if recovery and not rule.accepts_ok[idx]:
                 continue
-            if not rule.conditions[idx].matches(event):
+            if not rule.conditions[idx].matches_rest(event):
                 continue
             key, did_change = rule.activate(idx, event)
             self.active_by_subject[event.subject].add(rule.name)
@@ -139,7 +142,7 @@ class Engine:
                 changed.append((rule, key))
             else:
                 self._repeat(rule, key, event)
-        candidates = set(self.active_by_subject.get(event.subject, ())) if event.is_recovery else set()
+        candidates = set(self.active_by_subject.get(event.subject, ())) if recovery else set()
         candidates.update(r.name for r in self.resolvers)
         for name in candidates:
             found = self.rules.get(name)
@@ -155,6 +158,33 @@ class Engine:
         routes, self._routes = self._routes, []
         for alert, receivers, now in routes:
             self.router.route(alert, receivers, now)
+
+    def _candidates_for(self, event: Event) -> list[tuple[CompiledRule, int]]:
+        """Rule conditions whose kind, source and subject globs accept the event. Kind and source are few, so
+        what they select is cached per pair, split into conditions for any subject and conditions with a
+        subject glob still to test; labels, payload and severity are tested by the caller."""
+        pair = (event.kind, event.source)
+        cached = self._candidates.get(pair)
+        if cached is None:
+            exact = self.by_kind.get(event.kind, [])
+            selected = [(rule, idx) for rule, idx in (exact + self.globbed)
+                        if rule.conditions[idx].selects(event.kind, event.source, None)]
+            cached = ([c for c in selected if c[0].conditions[c[1]].subject == "*"],
+                      [c for c in selected if c[0].conditions[c[1]].subject != "*"])
+            if len(self._candidates) >= 10_000:  # bounded, whatever sources and kinds appear
+                self._candidates.clear()
+            self._candidates[pair] = cached
+        anyone, globbed = cached
+        if not globbed:
+            return anyone
+        triple = (event.kind, event.source, event.subject)
+        found = self._by_subject.get(triple)
+        if found is None:
+            found = anyone + [(r, i) for r, i in globbed if r.conditions[i].selects_subject(event.subject)]
+            if len(self._by_subject) >= 100_000:
+                self._by_subject.clear()
+            self._by_subject[triple] = found
+        return found
 
     def _repeat(self, rule: CompiledRule, key: str, event: Event) -> None:
         alert = self.alerts.get(rule.fingerprint(key))
