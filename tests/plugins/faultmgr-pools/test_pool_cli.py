@@ -16,6 +16,8 @@ from faultmgr_pools.haproxy import HaproxyPoolBackend
 from faultmgr_pools.model import HaproxyBackend
 from prereq import need
 
+from faultmgr.control import request
+
 CONFIG = """\
 daemon:
   state_dir: {state}
@@ -67,7 +69,7 @@ async def lab(haproxy_factory: Any, real_servers: Any, real_server_factory: Any,
 
     lab = Lab()
     backend = HaproxyBackend.model_validate({"type": "haproxy", "socket": proxy.socket, "backend": "web"})
-    lab.__dict__.update(proxy=proxy, config=str(config), port4=port4, ports=ports,
+    lab.__dict__.update(proxy=proxy, config=str(config), state=state, port4=port4, ports=ports,
                         web4=real_server_factory("web4"), backend=HaproxyPoolBackend(backend))
     return lab
 
@@ -83,8 +85,17 @@ async def test_drain_and_add_from_the_command_line_lose_no_request(lab: Any, tra
         await client.wait_for("web2")
         # Long requests in flight: the drain must wait for web1's to end, not cut them.
         web1 = Target("web1", "127.0.0.1", lab.ports["web1"])
-        await client.hold(lab.backend, web1, seconds=1.5)
-        code, out, err = await faultmgr("pool", "drain", "web", "web1", "-c", lab.config, "--json")
+        await client.hold(lab.backend, web1, seconds=3)
+        draining = asyncio.create_task(faultmgr("pool", "drain", "web", "web1", "-c", lab.config, "--json"))
+        for _ in range(500):
+            state = await lab.backend.find(web1)
+            if state is not None and state.weight == 0:
+                break
+            await asyncio.sleep(0.01)
+        # While the drain waits for web1's connections, the control socket still answers other clients.
+        status = await asyncio.to_thread(request, lab.state / "control.sock", "status", timeout=2)
+        assert status["ok"] and not draining.done(), "the drain ended before another request was tried"
+        code, out, err = await draining
         assert code == 0, err
         drained = json.loads(out)
         assert drained["drained"] is True and drained["waited"] > 0, drained
