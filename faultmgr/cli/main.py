@@ -25,13 +25,15 @@ def build_cli() -> click.Group:
     for module in (check, schema_cmd, plugins_cmd, daemon_cmds, simulate, history, notify_test):
         for command in module.COMMANDS:
             cli.add_command(command)
-    try:
-        from faultmgr.plugin.manager import load_plugins
+    from faultmgr.plugin.manager import load_plugins
 
-        plugins = load_plugins()
-        plugins.hook.faultmgr_cli_commands(cli=cli)
-    except Exception as exc:  # a broken plugin must not take the whole CLI down
-        click.echo(f"faultmgr: warning: plugin commands unavailable: {exc}", err=True)
+    plugins = load_plugins()
+    for impl in plugins.hook.faultmgr_cli_commands.get_hookimpls():
+        try:  # one plugin's broken command must not hide the others'
+            impl.function(cli=cli)
+        except Exception as exc:
+            click.echo(f"faultmgr: warning: commands of plugin {impl.plugin_name} unavailable: "
+                       f"{type(exc).__name__}: {exc}", err=True)
     return cli
 
 

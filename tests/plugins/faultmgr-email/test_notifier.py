@@ -20,7 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 USER, PASSWORD = "pager", "s3cret-pass"  # what the test server in conftest.py accepts
 
 
-def make_notification(title: str = "heartbeat lost on node2", **alert_kw: Any) -> Notification:
+def make_notification(title: str = "[FIRING] heartbeat lost on node2", **alert_kw: Any) -> Notification:
     alert = AlertView(
         id=42, fingerprint="fp-hb-node2", rule="peer-dead", subject="node2", severity="critical",
         state="firing", labels={"cluster": "web"},
@@ -153,7 +153,7 @@ async def test_custom_templates_and_short_subject(tmp_path: Path, smtp_server: A
         subject_template="{{ alerts[0].severity|upper }} {{ subjects|join(',') }} {{ title }}",
         body_template="{% for a in firing %}{{ a.rule }}@{{ a.subject }} x{{ a.count }}\n{% endfor %}",
     )
-    await notifier.send(make_notification())
+    await notifier.send(make_notification(title="heartbeat lost on node2"))
     msg = server.handler.received[0].message
     assert msg["Subject"] == "CRITICAL node2 heartb..."
     assert msg.get_content().strip() == "peer-dead@node2 x7"
