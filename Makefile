@@ -4,10 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGIN_CFGS := $(wildcard plugins/*/setup.cfg)
 
-.PHONY: dev demo test system-deps lint typecheck bench clean
+.PHONY: dev demo demo-deps test system-deps lint typecheck bench clean
 
 $(VENV)/.installed: requirements-dev.txt setup.cfg $(PLUGIN_CFGS)
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q python3-venv \
+		&& $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
@@ -17,7 +18,10 @@ dev: $(VENV)/.installed  ## install the core and every first-party plugin, edita
 system-deps:  ## Debian packages the tests use (snmptrapd, haproxy, user-mode Linux, ...), as root
 	bash .ci/system-deps
 
-demo: dev  ## run the demo
+demo-deps:  ## Debian packages the demo uses (haproxy, snmptrapd), as root
+	bash .ci/system-deps .ci/apt-packages.demo
+
+demo: demo-deps dev  ## run the demo
 	$(VENV)/bin/faultmgr demo
 
 test: system-deps dev  ## run every test suite
