@@ -68,7 +68,7 @@ def test_every_command_has_help_with_an_example() -> None:
 
     cli = build_cli()
     missing = []
-    for name, command in cli.commands.items():
+    for name, _command in cli.commands.items():
         result = subprocess.run([sys.executable, "-m", "faultmgr", name, "--help"], capture_output=True,
                                 text=True, timeout=60)
         if result.returncode != 0 or "Example" not in result.stdout:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from faultmgr import Detector, Notifier, hookimpl
 from faultmgr.plugin.registry import TypeRegistry
-
 from faultmgr_example.load import LoadDetector
 from faultmgr_example.textfile import TextFileNotifier
 

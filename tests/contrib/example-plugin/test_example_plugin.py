@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from faultmgr_example.load import LoadDetector
+from faultmgr_example.textfile import TextFileNotifier
+
 from faultmgr.alert import AlertView, Notification
 from faultmgr.event import Event
 from faultmgr.runtime import Runtime
 from faultmgr.testing import Harness
-from faultmgr_example.load import LoadDetector
-from faultmgr_example.textfile import TextFileNotifier
 
 RULES = """
 detectors: {load: {type: example.load, threshold: 2}}
