@@ -55,6 +55,8 @@ def _changes(report: dict[str, Any]) -> str:
 def _out(answer: dict[str, Any], as_json: bool, text: str) -> None:
     if as_json:
         click.echo(json.dumps(answer, indent=2, default=str))
+    elif answer.get("dry_run"):
+        click.echo(f"dry run (the daemon runs with --dry-run; the load balancer is unchanged): {text}")
     else:
         click.echo(text)
 

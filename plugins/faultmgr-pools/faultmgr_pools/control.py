@@ -194,13 +194,16 @@ async def pool_weight(daemon: Any, who: str, request: dict[str, Any]) -> dict[st
 
 def _answering(handler: Handler) -> Handler:
     """The control server answers only ValueError/KeyError/TypeError; a refused pool change or an
-    unreachable load balancer must reach the operator as one line too."""
+    unreachable load balancer must reach the operator as one line too. Answers say whether the daemon
+    runs with ``--dry-run``."""
 
     async def wrapped(daemon: Any, who: str, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            return await handler(daemon, who, request)
+            answer = await handler(daemon, who, request)
         except (PoolError, BackendError, OSError) as exc:
             return {"ok": False, "error": str(exc) or type(exc).__name__}
+        # Under `faultmgr run --dry-run` the load balancer was left alone: the caller must know.
+        return {**answer, "dry_run": bool(getattr(daemon, "dry_run", False))}
 
     wrapped.__doc__ = handler.__doc__
     return wrapped

@@ -253,16 +253,17 @@ class DaemonRun:
 
 
 @pytest.fixture
-async def faultmgr_daemon() -> AsyncIterator[Callable[[Path, Path], Awaitable[DaemonRun]]]:
-    """``await start(config, state_dir)`` -> a :class:`DaemonRun` answering on its control socket; stopped at
-    the end of the test, whose daemon log must then hold no traceback."""
+async def faultmgr_daemon() -> AsyncIterator[Callable[..., Awaitable[DaemonRun]]]:
+    """``await start(config, state_dir, *options)`` -> a :class:`DaemonRun` (``faultmgr run -c config
+    *options``) answering on its control socket; stopped at the end of the test, whose daemon log must then
+    hold no traceback."""
     need(Path(FAULTMGR).exists(), f"needs the faultmgr command ({FAULTMGR})")
     runs: list[DaemonRun] = []
 
-    async def start(config: Path, state: Path) -> DaemonRun:
+    async def start(config: Path, state: Path, *options: str) -> DaemonRun:
         log = config.with_suffix(".log")
         with log.open("ab") as out:
-            run = DaemonRun(subprocess.Popen([FAULTMGR, "run", "-c", str(config)], stdout=out,
+            run = DaemonRun(subprocess.Popen([FAULTMGR, "run", "-c", str(config), *options], stdout=out,
                                              stderr=subprocess.STDOUT), log)
         runs.append(run)
         deadline = time.monotonic() + 60

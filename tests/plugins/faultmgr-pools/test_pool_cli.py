@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -53,25 +54,19 @@ async def faultmgr(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 async def lab(haproxy_factory: Any, real_servers: Any, real_server_factory: Any, pick_port: Any,
-              faultmgr_daemon: Any, tmp_path: Path) -> Any:
+              faultmgr_daemon: Any, tmp_path: Path, request: pytest.FixtureRequest) -> SimpleNamespace:
     """A running daemon whose pool ``web`` is HAProxy's backend web1+web2, with web3 and web4 declared standby
     (web4's process not started yet: ``lab.web4.start(lab.port4)``); a probe detector watches web2 and web3
-    (on a path where web3 answers 404)."""
+    (on a path where web3 answers 404). Indirect parameters are options of ``faultmgr run``."""
     ports = {n: s.port for n, s in real_servers.items()}
     proxy = haproxy_factory({n: p for n, p in ports.items() if n != "web3"})
     state, config = tmp_path / "state", tmp_path / "faultmgr.yaml"
     port4 = pick_port()
     config.write_text(CONFIG.format(state=state, socket=proxy.socket, web4=port4, **ports))
-    await faultmgr_daemon(config, state)
-
-    class Lab:
-        pass
-
-    lab = Lab()
+    await faultmgr_daemon(config, state, *getattr(request, "param", ()))
     backend = HaproxyBackend.model_validate({"type": "haproxy", "socket": proxy.socket, "backend": "web"})
-    lab.__dict__.update(proxy=proxy, config=str(config), state=state, port4=port4, ports=ports,
-                        web4=real_server_factory("web4"), backend=HaproxyPoolBackend(backend))
-    return lab
+    return SimpleNamespace(proxy=proxy, config=str(config), state=state, port4=port4, ports=ports,
+                           web4=real_server_factory("web4"), backend=HaproxyPoolBackend(backend))
 
 
 async def test_drain_and_add_from_the_command_line_lose_no_request(lab: Any, traffic_client: Any) -> None:
@@ -172,6 +167,19 @@ async def test_refusals_are_one_line_and_exit_1(lab: Any) -> None:
     for args, message in REFUSALS:
         code, out, err = await faultmgr("pool", *args, "-c", lab.config)
         assert (code, out, err) == (1, "", message), args
+
+
+@pytest.mark.parametrize("lab", [("--dry-run",)], indirect=True)
+async def test_dry_run_daemon_leaves_haproxy_alone_and_says_so(lab: Any) -> None:
+    before = await lab.backend.servers()
+    code, out, err = await faultmgr("pool", "drain", "web", "web1", "--timeout", "20", "-c", lab.config)
+    assert code == 0, err
+    assert out.startswith("dry run (the daemon runs with --dry-run; the load balancer is unchanged): web1 "
+                          "drained from pool web after 0.0s: would remove web1"), out
+    code, out, err = await faultmgr("pool", "weight", "web", "web2", "3", "--json", "-c", lab.config)
+    assert code == 0, err
+    assert json.loads(out)["dry_run"] is True
+    assert await lab.backend.servers() == before
 
 
 async def test_no_daemon_exits_2(tmp_path: Path) -> None:
