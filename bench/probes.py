@@ -9,6 +9,8 @@ peak RSS belong to that scenario alone:
 - ``floor``: a bare asyncio loop doing the same requests on the same grid with the same lean exchange,
   nothing else (no scheduler, timeout, state or events): the floor for Python.
 - ``floor-streams``: the same bare loop with ``asyncio.open_connection`` (what most asyncio code does).
+- ``jobs-per-target`` / ``jobs-per-slot``: APScheduler alone, no checks: one interval job per target
+  against one job per 20 ms slot that walks its targets. This is the design choice measured.
 - ``fork``: one ``curl`` process per check (ldirectord's and Nagios' way), as many as it manages on the
   same core with 32 in flight; its maximum rate is measured once on a subset of targets.
 
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +139,8 @@ async def run_faultmgr(count: int, ports: int, duration: float) -> dict[str, Any
     settings = ProbeDetector.Settings(
         targets=[{"name": f"t{i}", "type": "http", "host": "127.0.0.1", "port": port, "path": path}
                  for i, (port, path) in enumerate(targets(count, ports))],
-        checkinterval=INTERVAL, checktimeout=2.0, failurecount=3)
+        # One check in flight per target at most, as the floor (which skips busy targets) has.
+        checkinterval=INTERVAL, checktimeout=2.0, failurecount=3, concurrency=count)
     detector = ProbeDetector("bench", settings, Runtime(emit=events.append))
     before, waited = os.times(), runqueue_wait()
     await detector.start()
@@ -144,10 +148,12 @@ async def run_faultmgr(count: int, ports: int, duration: float) -> dict[str, Any
     await detector.stop()
     result = usage(before, waited)
     states = [c.state for c in detector.checks]
-    failed = sum(1 for s in states if s.last is not None and not s.last.passed)
+    reasons = Counter(s.last.reason for s in states if s.last is not None and not s.last.passed)
+    failed = sum(reasons.values())
     result.update(started=detector.started_checks, completed=sum(s.runs for s in states), p50_late_ms=detector.lateness.percentile(0.5),
                   p99_late_ms=detector.lateness.percentile(0.99), failing_targets=failed,
                   overruns=sum(c.overruns for c in detector.checks), events=len(events),
+                  failure_reasons=dict(reasons.most_common(3)),
                   slots=len(detector.schedule.slots))
     return result
 
@@ -246,10 +252,54 @@ async def run_fork(count: int, ports: int, duration: float, parallel: int = 32) 
     return result
 
 
+async def run_jobs(count: int, ports: int, duration: float, per_target: bool) -> dict[str, Any]:
+    """APScheduler's own cost: ``count`` targets as one job each, or as 50 slot jobs that fan out.
+
+    The jobs do no check at all (a slot job only walks its list), so the CPU is the scheduler's.
+    """
+    from datetime import UTC, datetime
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+    from faultmgr_probes.schedule import LatenessHistogram
+
+    lateness = LatenessHistogram()
+    runs = [0]
+    jobs = count if per_target else max(1, min(count, round(INTERVAL / 0.02)))
+    per_job = [list(range(count))[i::jobs] for i in range(jobs)]
+    start = time.time() + 0.5
+
+    def job(index: int) -> Any:
+        origin = start + index * INTERVAL / jobs
+
+        async def fire() -> None:
+            now = time.time()
+            lateness.add(now - (origin + ((now - origin) // INTERVAL) * INTERVAL))
+            for _ in per_job[index]:
+                runs[0] += 1
+
+        return fire
+
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    for index in range(jobs):
+        begin = datetime.fromtimestamp(start + index * INTERVAL / jobs, tz=UTC)
+        scheduler.add_job(job(index), IntervalTrigger(seconds=INTERVAL, start_date=begin, timezone=UTC),
+                          coalesce=True, misfire_grace_time=None)
+    before, waited = os.times(), runqueue_wait()
+    scheduler.start()
+    await asyncio.sleep(duration)
+    scheduler.shutdown(wait=False)
+    result = usage(before, waited)
+    result.update(started=runs[0], completed=runs[0], p99_late_ms=lateness.percentile(0.99), jobs=jobs)
+    return result
+
+
 def worker_main(mode: str, count: int, ports: int, duration: float) -> None:
     os.sched_setaffinity(0, {BENCH_CPU})
     if mode == "faultmgr":
         result = asyncio.run(run_faultmgr(count, ports, duration))
+    elif mode in ("jobs-per-target", "jobs-per-slot"):
+        result = asyncio.run(run_jobs(count, ports, duration, per_target=mode == "jobs-per-target"))
     elif mode in ("floor", "floor-streams"):
         result = asyncio.run(run_floor(count, ports, duration, streams=mode == "floor-streams"))
     else:
@@ -303,16 +353,25 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
             ours = run_worker("faultmgr", count, ports, duration)
             floor = run_worker("floor", count, ports, duration)
             streams = run_worker("floor-streams", count, ports, duration)
+            # APScheduler alone (no checks): one job per target against one job per slot.
+            jobs_duration = min(duration, 15.0)
+            per_target = run_worker("jobs-per-target", count, ports, jobs_duration)
+            per_slot = run_worker("jobs-per-slot", count, ports, jobs_duration)
             entry = {
                 "checks_per_s": ours["checks_per_s"], "scheduled_per_s": count / INTERVAL,
                 "run_ratio": round(ours["completed"] / (count * duration / INTERVAL), 4),
                 "p50_late_ms": ours["p50_late_ms"], "p99_late_ms": ours["p99_late_ms"],
                 "cpu_s": ours["cpu_s"], "rss_mb": ours["rss_mb"], "failing_targets": ours["failing_targets"],
+                "failure_reasons": ours["failure_reasons"], "floor_failed": floor["failed"],
                 "overruns": ours["overruns"],
                 "floor_cpu_s": floor["cpu_s"], "floor_checks_per_s": floor["checks_per_s"],
                 "floor_p99_late_ms": floor["p99_late_ms"], "floor_rss_mb": floor["rss_mb"],
                 "cpu_vs_floor": round(ours["cpu_s"] / floor["cpu_s"], 2) if floor["cpu_s"] else None,
                 "floor_streams_cpu_s": streams["cpu_s"], "floor_streams_checks_per_s": streams["checks_per_s"],
+                "sched_per_target_job_cpu_s_per_min": round(per_target["cpu_s"] * 60 / jobs_duration, 2),
+                "sched_per_target_job_runs_per_s": per_target["checks_per_s"],
+                "sched_per_target_job_p99_late_ms": per_target["p99_late_ms"],
+                "sched_slot_jobs_cpu_s_per_min": round(per_slot["cpu_s"] * 60 / jobs_duration, 2),
                 "fork_checks_per_s": fork["checks_per_s"] if fork else None,
                 "vs_fork": round(ours["checks_per_s"] / fork["checks_per_s"], 1) if fork else None,
                 # Rates capped by the schedule hide capacity: checks per CPU second compare the methods.
@@ -331,7 +390,11 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
                 f"{entry['floor_streams_checks_per_s']:.0f}/s), RSS {entry['rss_mb']} MB, "
                 f"{entry['vs_fork']}x fork rate; checks per CPU second {entry['checks_per_cpu_s']} vs floor "
                 f"{entry['floor_checks_per_cpu_s']} vs fork {entry['fork_checks_per_cpu_s']}; "
-                f"failing {entry['failing_targets']}; waited for the CPU {entry['cpu_wait_s']}s "
+                f"APScheduler alone per minute: {entry['sched_per_target_job_cpu_s_per_min']} CPU s with a job "
+                f"per target ({entry['sched_per_target_job_runs_per_s']:.0f} runs/s, p99 late "
+                f"{entry['sched_per_target_job_p99_late_ms']} ms) vs {entry['sched_slot_jobs_cpu_s_per_min']} "
+                f"with slot jobs; failing {entry['failing_targets']} {entry['failure_reasons'] or ''} (floor failed "
+                f"{entry['floor_failed']} checks); waited for the CPU {entry['cpu_wait_s']}s "
                 f"(floor {entry['floor_cpu_wait_s']}s)")
         return report
     finally:

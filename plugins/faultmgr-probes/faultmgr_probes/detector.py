@@ -42,11 +42,9 @@ class Check:
     aliases: list[Alias] = field(default_factory=list)
     running: bool = False
     overruns: int = 0
-
-    @property
-    def active(self) -> bool:
-        """False when every name of this check is in maintenance."""
-        return any(alias.maintenance is None for alias in self.aliases)
+    #: False when every name of this check is in maintenance (kept up to date by the detector, since the
+    #: schedule looks at it for every launch).
+    active: bool = True
 
 
 class ProbeDetector(Detector):
@@ -246,9 +244,11 @@ class ProbeDetector(Detector):
         self._apply_maintenance()
 
     def _apply_maintenance(self) -> None:
+        for check in self.checks:
+            check.active = any(self._maintenance_reason(alias) is None for alias in check.aliases)
         for name, alias in self.aliases.items():
             target = alias.target
-            reason = self.maintenance.reason(name, target.host, target.effective_port)
+            reason = self._maintenance_reason(alias)
             if reason == alias.maintenance:
                 continue
             was, alias.maintenance = alias.maintenance, reason
@@ -262,6 +262,10 @@ class ProbeDetector(Detector):
                           payload={"maintenance": False, "by": was},
                           message=f"{name} left maintenance; checks resume")
                 self._resume(alias, self._check_of[name])
+
+    def _maintenance_reason(self, alias: Alias) -> str | None:
+        target = alias.target
+        return self.maintenance.reason(target.name, target.host, target.effective_port)
 
     def _resume(self, alias: Alias, check: Check) -> None:
         """Bring a name back from maintenance.
