@@ -2,7 +2,9 @@
 
 A ``pools:`` rule-file section declares virtual services and their real servers; the ``pool.*`` actions
 reweight, quiesce, remove and add real servers when alerts fire, on IPVS (netlink) or HAProxy (runtime
-API); :mod:`faultmgr_pools.nodes` drains and adds servers while traffic flows.
+API); :mod:`faultmgr_pools.nodes` drains and adds servers while traffic flows, which operators do with
+``faultmgr pool drain/add/weight`` (:mod:`faultmgr_pools.cli`, asking the daemon through
+:mod:`faultmgr_pools.control`).
 """
 
 from faultmgr_pools.backend import Backend, BackendError, ServerState, Target
