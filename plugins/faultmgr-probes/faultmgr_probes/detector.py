@@ -69,10 +69,11 @@ class ProbeDetector(Detector):
         for target in settings.targets:
             if target.name in self.aliases:
                 continue  # the same target listed twice under one name
-            check = by_identity.get(target.identity())
+            identity = target.identity()
+            check = by_identity.get(identity)
             if check is None:
                 check = Check(target, build_check(target), CheckState(settings.failurecount, settings.rise))
-                by_identity[target.identity()] = check
+                by_identity[identity] = check
                 self.checks.append(check)
             alias = Alias(target)
             check.aliases.append(alias)
@@ -92,15 +93,20 @@ class ProbeDetector(Detector):
     # -- life cycle ---------------------------------------------------------------------------------
 
     def check(self) -> list[str]:
-        """Client keys must be private files."""
+        """Client keys must be private files; certificate and CA files must exist."""
         problems = []
         for check in self.checks:
-            key = getattr(check.target, "key_file", None)
+            target = check.target
+            key = getattr(target, "key_file", None)
             if key is not None:
                 try:
-                    check_private_file(key, f"target {check.target.name}: key_file")
+                    check_private_file(key, f"target {target.name}: key_file")
                 except ValueError as exc:
                     problems.append(str(exc))
+            for option in ("cert_file", "ca_file"):
+                path = getattr(target, option, None)
+                if path is not None and not path.is_file():
+                    problems.append(f"target {target.name}: {option} {path} does not exist")
         return problems
 
     async def start(self) -> None:

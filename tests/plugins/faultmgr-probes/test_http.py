@@ -150,3 +150,15 @@ async def test_timeout_through_detector(http_port: int, make_detector) -> None: 
                              checktimeout="200ms", failurecount=1)
     result = await detector.run_check(detector.checks[0])
     assert not result.passed and result.reason == "timed out after 200ms"
+
+
+async def test_readable_client_key_is_refused(tls_files: dict[str, Path], make_detector) -> None:  # type: ignore[no-untyped-def]
+    tls_files["key"].chmod(0o644)
+    detector = make_detector(targets=[{"name": "s", "type": "https", "host": "127.0.0.1", "port": 1,
+                                       "cert_file": str(tls_files["cert"]), "key_file": str(tls_files["key"])}])
+    problems = detector.check()
+    assert len(problems) == 1 and "chmod 600" in problems[0]
+    with pytest.raises(ValueError, match="readable or writable by others"):
+        await detector.start()
+    tls_files["key"].chmod(0o600)
+    assert detector.check() == []

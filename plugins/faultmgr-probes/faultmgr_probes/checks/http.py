@@ -176,13 +176,10 @@ class HttpCheck:
         lines += [f"{name}: {value}" for name, value in target.headers.items()]
         self.request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.complete = response_complete(target.max_body)
-        self.ssl: ssl.SSLContext | None = None
-        self.server_hostname: str | None = None
-        if target.type == "https":
-            self.ssl = tls_context(target.verify, target.ca_file, target.cert_file, target.key_file)
-            self.server_hostname = host
+        self.tls = target.type == "https"
+        self.server_hostname = host if self.tls else None
         # Plain HTTP to a literal address takes the lean path; TLS and names need a transport / resolver.
-        self.family = numeric_family(target.host) if self.ssl is None else None
+        self.family = None if self.tls else numeric_family(target.host)
 
     async def __call__(self, timeout: float) -> CheckResult:
         """Run one request; the caller bounds it with ``timeout``."""
@@ -200,9 +197,14 @@ class HttpCheck:
         done: asyncio.Future[bytes] = loop.create_future()
         transport: asyncio.BaseTransport | None = None
         try:
+            target = self.target
+            # Built at the first check, not at load: a missing key file is reported by ``check()``
+            # as a user error rather than crashing the detector's construction.
+            context = tls_context(target.verify, target.ca_file, target.cert_file, target.key_file) \
+                if self.tls else None
             transport, _ = await loop.create_connection(
-                lambda: _Exchange(self.request, self.complete, done), self.target.host, self.port,
-                ssl=self.ssl, server_hostname=self.server_hostname)
+                lambda: _Exchange(self.request, self.complete, done), target.host, self.port,
+                ssl=context, server_hostname=self.server_hostname)
             return await done
         finally:
             if transport is not None:
