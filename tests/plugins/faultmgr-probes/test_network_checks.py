@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 import struct
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -15,7 +19,7 @@ from faultmgr_probes.checks.dns import QTYPES, DnsTarget, check_dns
 from faultmgr_probes.checks.ping import PingTarget, check_ping
 from faultmgr_probes.checks.sip import SipTarget, check_sip
 from faultmgr_probes.checks.smtp import SmtpTarget, check_smtp
-from prereq import need_root
+from prereq import need_program, need_root
 
 
 async def test_connect(unused_tcp_port: int) -> None:
@@ -161,6 +165,36 @@ async def test_ping_raw_as_root() -> None:
     assert result.passed and result.payload["socket"] == "raw"
     auto = await check_ping(PingTarget(name="p", type="ping", host="127.0.0.1"), 2)
     assert auto.passed
+    if Path("/proc/net/if_inet6").exists() and " lo\n" in Path("/proc/net/if_inet6").read_text():
+        assert (await check_ping(PingTarget(name="p", type="ping", host="::1", socket_kind="raw"), 2)).passed
+
+
+PING_IN_NAMESPACE = """
+import asyncio
+from faultmgr_probes.checks.ping import PingTarget, check_ping
+result = asyncio.run(asyncio.wait_for(check_ping(PingTarget(name="p", type="ping", host="127.0.0.1",
+                                                            socket_kind="dgram"), 2), 3))
+print(result.status.value, result.payload["socket"] if result.passed else result.reason)
+"""
+
+
+@pytest.mark.netns
+def test_ping_dgram_socket_in_a_namespace() -> None:
+    # net.ipv4.ping_group_range is per network namespace: open it to root in a namespace of our own.
+    need_root()
+    need_program("ip", "iproute2")
+    namespace = f"fmprobe{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    try:
+        def inside(*argv: str) -> str:
+            return subprocess.run(["ip", "netns", "exec", namespace, *argv], check=True, capture_output=True,
+                                  text=True, timeout=30).stdout
+
+        inside("ip", "link", "set", "lo", "up")
+        inside("sh", "-c", "echo 0 0 > /proc/sys/net/ipv4/ping_group_range")
+        assert inside(sys.executable, "-c", PING_IN_NAMESPACE).strip() == "ok dgram"
+    finally:
+        subprocess.run(["ip", "netns", "delete", namespace], check=False)
 
 
 async def test_ping_dgram_when_allowed() -> None:
