@@ -25,7 +25,15 @@ Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class ControlError(Exception):
-    """The daemon could not be reached, or refused the request."""
+    """The daemon could not be reached (or did not answer in time)."""
+
+
+class ControlRefused(ControlError):
+    """The daemon answered and refused the request; ``errors`` holds details when it gave them."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
 
 
 def peer_identity(sock: socket.socket) -> tuple[int, int, int]:
@@ -83,6 +91,9 @@ class ControlServer:
                 answer = await self.handler(who, request)
             except (ValueError, KeyError, TypeError) as exc:
                 answer = {"ok": False, "error": str(exc).strip("'\"")}
+            except Exception as exc:  # a handler's bug: the caller still gets an answer, the log the traceback
+                log.exception("control request %r failed", line[:200])
+                answer = {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
             writer.write(json.dumps(answer, default=str).encode() + b"\n")
             await writer.drain()
         except (TimeoutError, asyncio.LimitOverrunError, ConnectionError):
@@ -107,16 +118,17 @@ def request(path: Path, cmd: str, timeout: float = 30.0, **args: Any) -> dict[st
             raise ControlError(f"the daemon is not answering at {path} (stale socket?)") from None
         sock.sendall(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
         data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        try:
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            raise ControlError(f"the daemon did not answer {cmd!r} within {timeout:g}s") from None
     if not data:
         raise ControlError("the daemon closed the connection without answering")
     answer: dict[str, Any] = json.loads(data)
     if not answer.get("ok", False):
-        error = ControlError(answer.get("error", "request refused"))
-        error.errors = answer.get("errors", [])  # type: ignore[attr-defined]
-        raise error
+        raise ControlRefused(answer.get("error", "request refused"), answer.get("errors", []))
     return answer

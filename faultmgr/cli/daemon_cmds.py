@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from faultmgr.cli.common import UserError, config_paths, load_or_exit
-from faultmgr.control import ControlError, request
+from faultmgr.control import ControlError, ControlRefused, request
 from faultmgr.logs import setup as setup_logging
 
 config_option = click.option("-c", "--config", "config", multiple=True, type=click.Path(),
@@ -46,7 +46,7 @@ def run_command(config: tuple[str, ...], dry_run: bool) -> None:
     raise SystemExit(code)
 
 
-def _socket(config: tuple[str, ...]) -> Path:
+def control_socket(config: tuple[str, ...]) -> Path:
     """The control socket, found from ``daemon.state_dir`` without validating the rest: a config with
     errors must not stop `faultmgr reload` from asking the daemon (which then reports the errors)."""
     from faultmgr.config.build import read_all
@@ -63,7 +63,7 @@ def _socket(config: tuple[str, ...]) -> Path:
 
 def _ask(config: tuple[str, ...], cmd: str, **args: Any) -> dict[str, Any]:
     try:
-        return request(_socket(config), cmd, **args)
+        return request(control_socket(config), cmd, **args)
     except ControlError as exc:
         raise UserError(str(exc)) from None
 
@@ -80,11 +80,12 @@ def reload_command(config: tuple[str, ...]) -> None:
     Example: faultmgr reload -c /etc/faultmgr/
     """
     try:
-        answer = request(_socket(config), "reload")
+        answer = request(control_socket(config), "reload")
+    except ControlRefused as exc:
+        for line in exc.errors:
+            click.echo(line, err=True)
+        raise UserError(str(exc)) from None
     except ControlError as exc:
-        if getattr(exc, "errors", None):
-            for line in exc.errors:  # type: ignore[attr-defined]
-                click.echo(line, err=True)
         raise UserError(str(exc)) from None
     click.echo(f"reloaded; changed: {', '.join(answer.get('changed', [])) or 'nothing'}")
 
@@ -202,3 +203,6 @@ def inject_command(config: tuple[str, ...], kind: str, subject: str, source: str
 
 COMMANDS = [run_command, reload_command, status_command, alerts_command, ack_command, silence_group,
             inject_command]
+
+#: older name, kept for plugins written against it
+_socket = control_socket

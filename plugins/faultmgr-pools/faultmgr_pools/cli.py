@@ -12,8 +12,8 @@ from typing import Any
 import click
 
 from faultmgr.cli.common import UserError
-from faultmgr.cli.daemon_cmds import _socket, config_option
-from faultmgr.control import ControlError, request
+from faultmgr.cli.daemon_cmds import config_option, control_socket
+from faultmgr.control import ControlError, ControlRefused, request
 
 #: Seconds a request may take beyond the wait it asks for (quiesce, removal, HAProxy's retried delete).
 MARGIN_S = 30.0
@@ -32,16 +32,13 @@ class Refused(click.ClickException):
 def ask(config: tuple[str, ...], cmd: str, args: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
     """One request to the daemon, waiting at most ``timeout`` for the answer; :class:`UserError` (exit 2)
     when it cannot be reached, :class:`Refused` (exit 1) when it says no."""
-    path = _socket(config)
+    path = control_socket(config)
     try:
         return request(path, cmd, timeout=timeout, **args)
+    except ControlRefused as exc:
+        raise Refused(str(exc)) from None
     except ControlError as exc:
-        # request() gives ``errors`` only to the ControlError of an answer that came back.
-        if hasattr(exc, "errors"):
-            raise Refused(str(exc)) from None
         raise UserError(str(exc)) from None
-    except TimeoutError:
-        raise UserError(f"the daemon did not answer within {timeout:g}s (at {path})") from None
     except OSError as exc:
         raise UserError(f"cannot talk to the daemon at {path}: {exc}") from None
 
