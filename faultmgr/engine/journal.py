@@ -140,6 +140,13 @@ class Journal:
                  json.dumps(data, default=str))).fetchone()
         return int(row[0])
 
+    def set_alert_notified(self, fingerprint: str, notified: list[str]) -> None:
+        """Update only the receivers an alert's page was written for (SQLite's JSON functions: the rest of
+        the record is not re-encoded)."""
+        with self.lock:
+            self.db.execute("UPDATE alerts SET data=json_set(data, '$.notified', json(?)) WHERE fingerprint=?",
+                            (json.dumps(notified), fingerprint))
+
     def alert(self, *, fingerprint: str | None = None, alert_id: int | None = None) -> dict[str, Any] | None:
         """One alert by fingerprint or id (indexed look-ups)."""
         column, value = ("fingerprint", fingerprint) if fingerprint is not None else ("id", alert_id)

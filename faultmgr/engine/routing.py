@@ -172,7 +172,7 @@ class Router:
             for alert in firing:
                 if group.receiver not in alert.notified:
                     alert.notified.append(group.receiver)
-                    self.alerts.save(alert)
+                    self.alerts.journal.set_alert_notified(alert.fingerprint, alert.notified)
         for alert in firing:
             group.sent[alert.fingerprint] = AlertState.FIRING.value
         for fp, alert in list(group.alerts.items()):
@@ -181,7 +181,7 @@ class Router:
                 group.sent.pop(fp, None)
                 if group.receiver in alert.notified:  # its resolution is told (or not wanted): nothing owed
                     alert.notified.remove(group.receiver)
-                    self.alerts.journal.save_alert(alert.to_record())
+                    self.alerts.journal.set_alert_notified(alert.fingerprint, alert.notified)
         if group.alerts:
             group.next_flush = now + settings.group_interval
         else:
