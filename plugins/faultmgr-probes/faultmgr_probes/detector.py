@@ -14,7 +14,7 @@ from faultmgr.config.types import check_private_file, format_duration
 from faultmgr.event import Severity
 from faultmgr.runtime import Runtime
 from faultmgr_probes.checks import build_check
-from faultmgr_probes.deadlines import Deadlines
+from faultmgr_probes.deadlines import Attempt, Deadlines
 from faultmgr_probes.maintenance import Maintenance
 from faultmgr_probes.result import CheckResult, ProbeFn, Status
 from faultmgr_probes.schedule import ConcurrencyLimit, LatenessHistogram, SlotSchedule
@@ -42,6 +42,7 @@ class Check:
     aliases: list[Alias] = field(default_factory=list)
     running: bool = False
     overruns: int = 0
+    attempt: Attempt = field(default_factory=Attempt)
     #: False when every name of this check is in maintenance (kept up to date by the detector, since the
     #: schedule looks at it for every launch).
     active: bool = True
@@ -166,7 +167,7 @@ class ProbeDetector(Detector):
                 self.started_checks += 1
                 attempt = 1
                 while True:
-                    result = await self.attempt(check.probe)
+                    result = await self.attempt(check)
                     if result.passed or attempt > settings.retries:
                         break
                     attempt += 1
@@ -180,13 +181,14 @@ class ProbeDetector(Detector):
             # Cheaper than a done-callback per task (one fewer loop callback per check).
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
-    async def attempt(self, probe: ProbeFn) -> CheckResult:
+    async def attempt(self, check: Check) -> CheckResult:
         """One attempt under ``checktimeout``; an exception from a check becomes an UNKNOWN result."""
         timeout = self.settings.checktimeout
         started = time.perf_counter()
-        deadline = self._deadlines.arm()
+        deadline = check.attempt
+        self._deadlines.arm(deadline)
         try:
-            result = await probe(timeout)
+            result = await check.probe(timeout)
         except asyncio.CancelledError:
             if not deadline.expired:
                 raise  # stop(), not our timeout

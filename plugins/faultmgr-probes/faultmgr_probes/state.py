@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
-from faultmgr_probes.result import CheckResult
+from faultmgr_probes.result import CheckResult, Status
 
 
 class Health(enum.Enum):
@@ -41,14 +42,29 @@ class CheckState:
     failures: int = 0
     successes: int = 0
     runs: int = 0
-    last: CheckResult | None = None
+    # The last result is kept as plain values, not the CheckResult: an object kept for a whole interval
+    # per target would be promoted to the oldest GC generation and, at 10,000 checks a second, make the
+    # collector run full collections over and over. The payload is kept for failures only.
+    last_status: Status | None = None
+    last_reason: str = ""
+    last_latency_ms: float = 0.0
+    last_payload: dict[str, Any] | None = None
     last_time: float = 0.0
     last_attempt: int = 0
+
+    @property
+    def last(self) -> CheckResult | None:
+        """The last result (rebuilt; a passing one without its payload), ``None`` before any."""
+        if self.last_status is None:
+            return None
+        return CheckResult(self.last_status, self.last_reason, self.last_latency_ms, dict(self.last_payload or {}))
 
     def record(self, result: CheckResult, when: float, attempt: int = 1) -> Transition:
         """Count one result (after its retries) and say what changed."""
         self.runs += 1
-        self.last, self.last_time, self.last_attempt = result, when, attempt
+        self.last_status, self.last_reason, self.last_latency_ms = result.status, result.reason, result.latency_ms
+        self.last_payload = None if result.passed else result.payload
+        self.last_time, self.last_attempt = when, attempt
         if result.passed:
             self.failures = 0
             if self.health is Health.UNKNOWN:

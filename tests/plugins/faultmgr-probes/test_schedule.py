@@ -66,24 +66,27 @@ def test_lateness_histogram() -> None:
 
 
 async def test_deadlines_cancel_late_attempts_only() -> None:
-    from faultmgr_probes.deadlines import Deadlines
+    from faultmgr_probes.deadlines import Attempt, Deadlines
 
     deadlines = Deadlines(0.05, resolution=0.01)
     outcomes: list[str] = []
 
-    async def attempt(seconds: float) -> None:
-        deadline = deadlines.arm()
+    async def attempt(seconds: float, holder: Attempt) -> None:
+        deadlines.arm(holder)
         try:
             await asyncio.sleep(seconds)
             outcomes.append("done")
         except asyncio.CancelledError:
-            outcomes.append("expired" if deadline.expired else "cancelled")
+            outcomes.append("expired" if holder.expired else "cancelled")
         finally:
-            deadlines.disarm(deadline)
+            deadlines.disarm(holder)
 
-    await asyncio.gather(attempt(0), attempt(5), attempt(0.001))
+    reused = Attempt()
+    await attempt(0, reused)  # leaves a stale entry for ``reused`` in the queue ...
+    await asyncio.gather(attempt(5, reused), attempt(0.001, Attempt()))  # ... which must not cancel this
     assert sorted(outcomes) == ["done", "done", "expired"]
-    assert deadlines._ticking is None and not deadlines.queue  # nothing left: the timer stopped too
+    await asyncio.sleep(0.03)
+    assert deadlines._ticking is None and len(deadlines) == 0  # nothing left: the timer stopped too
 
 
 async def test_stop_is_not_taken_for_a_timeout(make_detector, tmp_path) -> None:  # type: ignore[no-untyped-def]
