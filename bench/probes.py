@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -142,6 +143,10 @@ async def run_faultmgr(count: int, ports: int, duration: float) -> dict[str, Any
         # One check in flight per target at most, as the floor (which skips busy targets) has.
         checkinterval=INTERVAL, checktimeout=2.0, failurecount=3, concurrency=count)
     detector = ProbeDetector("bench", settings, Runtime(emit=events.append))
+    if os.environ.get("PROBE_BENCH_GC_FREEZE") == "1":
+        # What a daemon can do once its instances are built: move them out of the collector's sight.
+        gc.collect()
+        gc.freeze()
     before, waited = os.times(), runqueue_wait()
     await detector.start()
     await asyncio.sleep(duration)
@@ -307,10 +312,11 @@ def worker_main(mode: str, count: int, ports: int, duration: float) -> None:
     print(json.dumps(result))
 
 
-def run_worker(mode: str, count: int, ports: int, duration: float) -> dict[str, Any]:
+def run_worker(mode: str, count: int, ports: int, duration: float, gc_freeze: bool = False) -> dict[str, Any]:
+    env = {**os.environ, "PROBE_BENCH_GC_FREEZE": "1" if gc_freeze else "0"}
     out = subprocess.run([sys.executable, __file__, "--worker", mode, str(count), str(ports), str(duration),
                           str(BASE_PORT)],
-                         capture_output=True, text=True, check=False)
+                         capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{mode} worker failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -381,6 +387,11 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
                 # Time runnable but not running: other processes had the core (a loaded machine).
                 "cpu_wait_s": ours["cpu_wait_s"], "floor_cpu_wait_s": floor["cpu_wait_s"],
             }
+            if count == max(sizes):
+                # The same run after gc.freeze(), as a daemon could do once its instances are built.
+                frozen = run_worker("faultmgr", count, ports, duration, gc_freeze=True)
+                entry.update(gc_freeze_checks_per_s=frozen["checks_per_s"],
+                             gc_freeze_p99_late_ms=frozen["p99_late_ms"], gc_freeze_cpu_s=frozen["cpu_s"])
             report["sizes"][str(count)] = entry
             log(f"{count:>6} targets: {entry['checks_per_s']:>8.0f}/{count / INTERVAL:.0f} checks/s "
                 f"({100 * entry['run_ratio']:.1f}%), late p50 {entry['p50_late_ms']} ms p99 "
@@ -396,6 +407,9 @@ def measure(sizes: list[int], duration: float, fork_duration: float, log: Any) -
                 f"with slot jobs; failing {entry['failing_targets']} {entry['failure_reasons'] or ''} (floor failed "
                 f"{entry['floor_failed']} checks); waited for the CPU {entry['cpu_wait_s']}s "
                 f"(floor {entry['floor_cpu_wait_s']}s)")
+            if "gc_freeze_cpu_s" in entry:
+                log(f"{count:>6} targets after gc.freeze(): {entry['gc_freeze_checks_per_s']:.0f} checks/s, p99 "
+                    f"late {entry['gc_freeze_p99_late_ms']} ms, CPU {entry['gc_freeze_cpu_s']:.1f}s")
         return report
     finally:
         for proc in servers:
