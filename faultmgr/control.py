@@ -90,7 +90,9 @@ class ControlServer:
                     raise ValueError("a request is a JSON object with a 'cmd'")
                 answer = await self.handler(who, request)
             except (ValueError, KeyError, TypeError) as exc:
-                answer = {"ok": False, "error": str(exc).strip("'\"")}
+                # KeyError's str() adds quotes: use its message as given
+                message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+                answer = {"ok": False, "error": message}
             except Exception as exc:  # a handler's bug: the caller still gets an answer, the log the traceback
                 log.exception("control request %r failed", line[:200])
                 answer = {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
