@@ -89,6 +89,8 @@ class AlertStore:
         self.by_fp: dict[str, Alert] = {}
         #: bumped on every save: lets the router cache what depends on the set of firing alerts
         self.version = 0
+        #: firing counts of resolved alerts seen by this process (saves a journal look-up when they fire again)
+        self._firings: dict[str, int] = {}
         #: resolved alerts whose resolution some receiver was still owed when the daemon stopped
         self.owed: list[Alert] = []
         for record in journal.alerts(states=(AlertState.FIRING.value, AlertState.RESOLVED.value)):
@@ -129,6 +131,9 @@ class AlertStore:
         alert.id = self.journal.save_alert(alert.to_record())
         if alert.state == AlertState.RESOLVED.value:
             self.by_fp.pop(alert.fingerprint, None)
+            if len(self._firings) >= 100_000:
+                self._firings.clear()
+            self._firings[alert.fingerprint] = alert.firing
         else:
             self.by_fp[alert.fingerprint] = alert
 
@@ -137,8 +142,11 @@ class AlertStore:
         """A pending or firing alert for ``fp`` (reusing a live one: repeats are deduplicated)."""
         alert = self.by_fp.get(fp)
         if alert is None:
-            previous = self.journal.alert(fingerprint=fp)
-            alert = Alert(fp, rule, key, subject, severity, firing=previous["firing"] if previous else 0)
+            firing = self._firings.get(fp)
+            if firing is None:
+                previous = self.journal.alert(fingerprint=fp)
+                firing = previous["firing"] if previous else 0
+            alert = Alert(fp, rule, key, subject, severity, firing=firing)
             alert.starts_at = now
         alert.subject, alert.severity = subject, severity
         alert.labels, alert.annotations = labels, annotations
