@@ -6,7 +6,6 @@ point a receiver at a server that is down and bring it up later on the same port
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from email import message_from_bytes, policy
@@ -14,13 +13,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on (now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from loopback import free_port
 
 
 class SmtpServer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,18 +14,13 @@ from typing import Any
 
 import pytest
 import requests
+from loopback import free_port
 from prereq import need_program
 
 ADMIN = "alice-admin-token-0123456789"
 READ = "bob-read-token-0123456789abc"
 FAULTMGR = str(Path(sys.executable).with_name("faultmgr"))
 STARTUP_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 CONFIG = """\

@@ -14,18 +14,13 @@ from pathlib import Path
 import pytest
 import requests
 import trustme
+from loopback import free_port
 
 FAULTMGR = str(Path(sys.executable).with_name("faultmgr"))
 TOKEN = "carol-admin-token-0123456789"
 NEW = "dave-read-token-0123456789ab"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(path: Path, state: Path, api: str) -> None:

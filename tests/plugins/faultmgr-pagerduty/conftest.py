@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import jsonschema
 import pytest
 from aiohttp import web
+from loopback import free_port, serve_app
 
 STRING = {"type": "string"}
 # The event as PagerDuty documents it (developer.pagerduty.com, Events API v2 "Send an Event"): a trigger
@@ -85,19 +85,12 @@ async def pagerduty() -> AsyncIterator[PagerDutyStandIn]:
     stand_in = PagerDutyStandIn()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", stand_in.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    stand_in.url = f"http://127.0.0.1:{port}/v2/enqueue"
-    yield stand_in
-    await runner.cleanup()
+    async with serve_app(app) as base_url:
+        stand_in.url = f"{base_url}/v2/enqueue"
+        yield stand_in
 
 
 @pytest.fixture
 def unused_port() -> int:
     """A loopback TCP port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()

@@ -17,15 +17,10 @@ import pytest
 from aiohttp import web
 from daemon_lab import FAULTMGR
 from faultmgr_pools.backend import Backend, Target
+from loopback import free_port
 from prereq import need, need_program
 
 from faultmgr.control import ControlError, request
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -12,12 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from loopback import free_port
 
 
 def faultmgr(*args: str) -> subprocess.CompletedProcess[str]:

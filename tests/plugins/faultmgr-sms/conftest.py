@@ -12,7 +12,6 @@ import binascii
 import json
 import re
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 from aiohttp import web
+from loopback import free_port, serve_app
 
 CONTRACT = json.loads((Path(__file__).parent / "twilio-create-message.contract.json").read_text())
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -130,19 +130,12 @@ async def twilio() -> AsyncIterator[TwilioStandIn]:
     stand_in = TwilioStandIn()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", stand_in.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    stand_in.base_url = f"http://127.0.0.1:{port}"
-    yield stand_in
-    await runner.cleanup()
+    async with serve_app(app) as base_url:
+        stand_in.base_url = base_url
+        yield stand_in
 
 
 @pytest.fixture
 def unused_port() -> int:
     """A loopback TCP port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
