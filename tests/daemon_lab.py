@@ -110,6 +110,14 @@ detectors:
   ext:
     type: external
 receivers:
+{receivers}
+rules:
+  service-down:
+    match: {{kind: service.down, source: ext}}
+    notify: [{notify}]
+"""
+
+WEBHOOK = """\
   hook:
     type: webhook
     url: http://127.0.0.1:{port}/hook
@@ -118,10 +126,6 @@ receivers:
     group_wait: {group_wait}
     group_interval: {group_interval}
     retry: {{initial: 100ms, max_delay: 1s}}
-rules:
-  service-down:
-    match: {{kind: service.down, source: ext}}
-    notify: [hook]
 """
 
 
@@ -131,12 +135,16 @@ class DaemonProcess:
     Every failure event (kind ``service.down``) opens one alert, and the receiver groups each alert apart.
     """
 
-    def __init__(self, workdir: Path, port: int, group_wait: str = "0s", group_interval: str = "0s") -> None:
+    def __init__(self, workdir: Path, port: int = 0, group_wait: str = "0s", group_interval: str = "0s",
+                 receivers: str | None = None, notify: str = "hook") -> None:
+        """The default receiver is a webhook to ``port``; ``receivers`` (a YAML block) replaces it, and
+        ``notify`` names who the rule pages."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.state = workdir / "state"
         self.config = workdir / "faultmgr.yaml"
-        self.config.write_text(CONFIG.format(state=self.state, port=port, group_wait=group_wait,
-                                              group_interval=group_interval))
+        if receivers is None:
+            receivers = WEBHOOK.format(port=port, group_wait=group_wait, group_interval=group_interval)
+        self.config.write_text(CONFIG.format(state=self.state, receivers=receivers.rstrip("\n"), notify=notify))
         self.log = workdir / "daemon.log"
         self.socket = self.state / "control.sock"
         self.journal = self.state / "journal.db"

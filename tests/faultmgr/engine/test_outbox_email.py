@@ -29,23 +29,6 @@ RECEIVER = """\
     retry: {retry}
 """
 
-CONFIG = """\
-daemon:
-  state_dir: {state}
-  tick: 50ms
-  shutdown_timeout: 1s
-detectors:
-  ext:
-    type: external
-receivers:
-{receivers}
-rules:
-  service-down:
-    match: {{kind: service.down, source: ext}}
-    notify: [mail]
-"""
-
-
 @pytest.fixture
 def servers() -> Iterator[list[SmtpServer]]:
     made: list[SmtpServer] = []
@@ -63,9 +46,7 @@ def daemons() -> Iterator[list[DaemonProcess]]:
 
 
 def start_daemon(tmp_path: Path, receivers: str, daemons: list[DaemonProcess]) -> DaemonProcess:
-    # DaemonProcess brings its own webhook config; this test swaps in one with e-mail receivers.
-    daemon = DaemonProcess(tmp_path, port=1)
-    daemon.config.write_text(CONFIG.format(state=daemon.state, receivers=receivers))
+    daemon = DaemonProcess(tmp_path, receivers=receivers, notify="mail")
     daemons.append(daemon)
     daemon.start()
     return daemon
