@@ -188,8 +188,15 @@ def test_programs_of_a_run_that_died_are_removed_by_the_next() -> None:
 
     gone = subprocess.Popen(["true"])
     gone.wait()
-    orphan = subprocess.Popen(["sleep", "60"], env={**os.environ, TAG_ENV: f"fmd{gone.pid}x0000"})
+    tag = f"{TAG_ENV}=fmd{gone.pid}x0000"
+    orphan = subprocess.Popen(["sleep", "60"], env={**os.environ, TAG_ENV: tag.partition("=")[2]})
     try:
+        # Popen returns when exec has closed the child's pipes, which can be before the kernel has set up
+        # the new environment: until then /proc/PID/environ reads empty (seen on a loaded CI machine).
+        deadline = time.monotonic() + 10
+        environ = Path(f"/proc/{orphan.pid}/environ")
+        while tag.encode() not in environ.read_bytes().split(b"\0") and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert orphan.pid in remove_stale_processes()
         assert orphan.wait(timeout=5) == -signal.SIGKILL
     finally:
