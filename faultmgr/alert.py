@@ -18,6 +18,11 @@ class AlertState(enum.StrEnum):
         return self.value
 
 
+#: The states as plain strings for the engine's hot paths: looking up ``AlertState.FIRING.value`` costs several
+#: times a global's, and alert states are compared on every event.
+PENDING, FIRING, RESOLVED = AlertState.PENDING.value, AlertState.FIRING.value, AlertState.RESOLVED.value
+
+
 @dataclass(slots=True)
 class AlertView:
     """A snapshot of one alert, handed to actions and notifiers.
@@ -83,11 +88,11 @@ class Notification:
 
     @property
     def firing(self) -> list[AlertView]:
-        return [a for a in self.alerts if a.state == AlertState.FIRING.value]
+        return [a for a in self.alerts if a.state == FIRING]
 
     @property
     def resolved(self) -> list[AlertView]:
-        return [a for a in self.alerts if a.state == AlertState.RESOLVED.value]
+        return [a for a in self.alerts if a.state == RESOLVED]
 
     def to_dict(self) -> dict[str, Any]:
         return {

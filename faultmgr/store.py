@@ -3,10 +3,11 @@ read positions of followed logs, maintenance switches, the last known holder of 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from typing import Any
+
+from faultmgr import jsontext
 
 
 class KeyValueStore:
@@ -23,12 +24,12 @@ class KeyValueStore:
     def get(self, namespace: str, key: str, default: Any = None) -> Any:
         with self._lock:
             row = self._db.execute("SELECT value FROM kv WHERE ns=? AND key=?", (namespace, key)).fetchone()
-        return json.loads(row[0]) if row else default
+        return jsontext.loads(row[0]) if row else default
 
     def set(self, namespace: str, key: str, value: Any) -> None:
         with self._lock:
             self._db.execute("INSERT INTO kv (ns, key, value) VALUES (?, ?, ?) ON CONFLICT (ns, key) "
-                             "DO UPDATE SET value=excluded.value", (namespace, key, json.dumps(value)))
+                             "DO UPDATE SET value=excluded.value", (namespace, key, jsontext.dumps(value)))
             self._db.commit()
 
     def delete(self, namespace: str, key: str) -> None:
@@ -39,7 +40,7 @@ class KeyValueStore:
     def items(self, namespace: str) -> dict[str, Any]:
         with self._lock:
             rows = self._db.execute("SELECT key, value FROM kv WHERE ns=? ORDER BY key", (namespace,)).fetchall()
-        return {k: json.loads(v) for k, v in rows}
+        return {k: jsontext.loads(v) for k, v in rows}
 
     @classmethod
     def memory(cls) -> KeyValueStore:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from faultmgr.alert import AlertState, AlertView
+from faultmgr.alert import FIRING, PENDING, RESOLVED, AlertView
 from faultmgr.engine.journal import Journal
 from faultmgr.event import Event
 
@@ -40,7 +40,7 @@ class Alert:
     key: str
     subject: str
     severity: str
-    state: str = AlertState.PENDING.value
+    state: str = PENDING
     id: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
@@ -61,7 +61,7 @@ class Alert:
 
     @property
     def is_firing(self) -> bool:
-        return self.state == AlertState.FIRING.value
+        return self.state == FIRING
 
     def view(self) -> AlertView:
         return AlertView(
@@ -93,7 +93,7 @@ class AlertStore:
         self._firings: dict[str, int] = {}
         #: resolved alerts whose resolution some receiver was still owed when the daemon stopped
         self.owed: list[Alert] = []
-        for record in journal.alerts(states=(AlertState.FIRING.value, AlertState.RESOLVED.value)):
+        for record in journal.alerts(states=(FIRING, RESOLVED)):
             alert = Alert.from_record(record)
             alert.id = record["id"]
             if alert.is_firing:
@@ -129,7 +129,7 @@ class AlertStore:
     def save(self, alert: Alert) -> None:
         self.version += 1
         alert.id = self.journal.save_alert(alert.to_record())
-        if alert.state == AlertState.RESOLVED.value:
+        if alert.state == RESOLVED:
             self.by_fp.pop(alert.fingerprint, None)
             if len(self._firings) >= 100_000:
                 self._firings.clear()

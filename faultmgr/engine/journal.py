@@ -8,13 +8,13 @@ outbox are committed at once, because they are what must survive a crash.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
+from faultmgr import jsontext
 from faultmgr.event import Event
 from faultmgr.store import KeyValueStore
 
@@ -80,8 +80,8 @@ class Journal:
         event.id = self._next_event_id
         self._next_event_id += 1
         self._pending_events.append((event.id, event.time, event.kind, event.source, event.subject,
-                                     str(event.severity), event.message, json.dumps(event.labels),
-                                     json.dumps(event.payload, default=str)))
+                                     str(event.severity), event.message, jsontext.dumps(event.labels),
+                                     jsontext.dumps(event.payload)))
         if len(self._pending_events) >= EVENT_BATCH:
             self.flush_events()
         return event.id
@@ -123,7 +123,7 @@ class Journal:
         with self.lock:
             rows = self.db.execute(sql, args).fetchall()
         return [{"id": r[0], "time": r[1], "kind": r[2], "source": r[3], "subject": r[4], "severity": r[5],
-                 "message": r[6], "labels": json.loads(r[7]), "payload": json.loads(r[8])} for r in rows]
+                 "message": r[6], "labels": jsontext.loads(r[7]), "payload": jsontext.loads(r[8])} for r in rows]
 
     # -- alerts ---------------------------------------------------------------------------------------
     def save_alert(self, data: dict[str, Any]) -> int:
@@ -137,7 +137,7 @@ class Journal:
                 "updated_at=excluded.updated_at, data=excluded.data RETURNING id",
                 (data["fingerprint"], data["rule"], data["subject"], data["state"], data["severity"],
                  data["firing"], data["starts_at"], data.get("ends_at"), data["updated_at"],
-                 json.dumps(data, default=str))).fetchone()
+                 jsontext.dumps(data))).fetchone()
         return int(row[0])
 
     def set_alert_notified(self, fingerprint: str, notified: list[str]) -> None:
@@ -145,7 +145,7 @@ class Journal:
         the record is not re-encoded)."""
         with self.lock:
             self.db.execute("UPDATE alerts SET data=json_set(data, '$.notified', json(?)) WHERE fingerprint=?",
-                            (json.dumps(notified), fingerprint))
+                            (jsontext.dumps(notified), fingerprint))
 
     def alert(self, *, fingerprint: str | None = None, alert_id: int | None = None) -> dict[str, Any] | None:
         """One alert by fingerprint or id (indexed look-ups)."""
@@ -154,7 +154,7 @@ class Journal:
             row = self.db.execute(f"SELECT id, data FROM alerts WHERE {column}=?", (value,)).fetchone()
         if row is None:
             return None
-        item: dict[str, Any] = json.loads(row[1])
+        item: dict[str, Any] = jsontext.loads(row[1])
         item["id"] = row[0]
         return item
 
@@ -163,7 +163,7 @@ class Journal:
             rows = self.db.execute("SELECT id, data FROM alerts ORDER BY id").fetchall()
         out = []
         for alert_id, data in rows:
-            item = json.loads(data)
+            item = jsontext.loads(data)
             item["id"] = alert_id
             if states is None or item["state"] in states:
                 out.append(item)
@@ -177,7 +177,7 @@ class Journal:
                                    "LIKE ?", (receiver, since, f'%{fingerprint}%')).fetchall()
         for (payload,) in rows:
             try:
-                alerts = json.loads(payload).get("alerts", [])
+                alerts = jsontext.loads(payload).get("alerts", [])
             except ValueError:
                 continue
             if any(a.get("fingerprint") == fingerprint and a.get("state") == status for a in alerts):

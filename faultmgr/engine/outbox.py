@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from faultmgr import jsontext
 from faultmgr.alert import Notification
 from faultmgr.clock import Clock
 from faultmgr.component import DeliveryError, Notifier
@@ -75,7 +75,7 @@ class Outbox:
                     (notification.receiver, notification.dedup_key, subject_key, now, now, now)).fetchone()
                 notification.id = int(row[0])
                 self.journal.db.execute("UPDATE outbox SET payload=? WHERE id=?",
-                                        (json.dumps(notification.to_dict(), default=str), notification.id))
+                                        (jsontext.dumps(notification.to_dict()), notification.id))
                 self.journal.db.execute("COMMIT")
             except BaseException:
                 self.journal.db.execute("ROLLBACK")
@@ -170,7 +170,7 @@ class Outbox:
                     await asyncio.wait_for(wake.wait(), timeout=wait)
                 continue
             try:
-                notification = Notification.from_dict(json.loads(payload))
+                notification = Notification.from_dict(jsontext.loads(payload))
             except (ValueError, TypeError, KeyError) as exc:
                 # a row this version cannot read must not block the receiver's queue
                 log.error("outbox row #%d is unreadable (%s); marked dead", row_id, exc)
@@ -231,7 +231,7 @@ class Outbox:
                                            "ORDER BY id", (channel.name,)).fetchall()
         for row_id, payload in rows:
             self._set(row_id, state="forwarded", last_error=f"receiver {channel.name} is failing")
-            queued.append(Notification.from_dict(json.loads(payload)))
+            queued.append(Notification.from_dict(jsontext.loads(payload)))
         for item in queued:
             copy = Notification.from_dict(item.to_dict())
             copy.receiver = channel.fallback

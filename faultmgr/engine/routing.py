@@ -11,7 +11,7 @@ import time as _time
 from dataclasses import dataclass, field
 from typing import Any
 
-from faultmgr.alert import AlertState, Notification
+from faultmgr.alert import FIRING, RESOLVED, Notification
 from faultmgr.config.model import InhibitSection
 from faultmgr.engine.alerts import Alert, AlertStore
 from faultmgr.engine.effects import Effects
@@ -138,7 +138,7 @@ class Router:
         key, labels = self._key(alert, settings)
         group = self.groups.setdefault((receiver, key), Group(receiver, key, labels))
         group.alerts[alert.fingerprint] = alert
-        group.sent[alert.fingerprint] = AlertState.FIRING.value
+        group.sent[alert.fingerprint] = FIRING
         group.last_sent = alert.updated_at
         group.last_flush = now
         group.next_flush = now + settings.group_interval
@@ -159,9 +159,9 @@ class Router:
         settings = self.receivers[group.receiver]
         group.last_flush = now
         firing = [a for a in group.alerts.values() if a.is_firing and self.muted(a, now) is None]
-        resolved = [a for a in group.alerts.values() if a.state == AlertState.RESOLVED.value
-                    and group.sent.get(a.fingerprint) == AlertState.FIRING.value]
-        changed = any(group.sent.get(a.fingerprint) != AlertState.FIRING.value for a in firing) or (
+        resolved = [a for a in group.alerts.values() if a.state == RESOLVED
+                    and group.sent.get(a.fingerprint) == FIRING]
+        changed = any(group.sent.get(a.fingerprint) != FIRING for a in firing) or (
             bool(resolved) and settings.send_resolved)
         repeat = (group.last_sent is not None and now - group.last_sent >= settings.repeat_interval
                   and any(a.acknowledged_by is None for a in firing))
@@ -174,7 +174,7 @@ class Router:
                     alert.notified.append(group.receiver)
                     self.alerts.journal.set_alert_notified(alert.fingerprint, alert.notified)
         for alert in firing:
-            group.sent[alert.fingerprint] = AlertState.FIRING.value
+            group.sent[alert.fingerprint] = FIRING
         for fp, alert in list(group.alerts.items()):
             if not alert.is_firing:
                 del group.alerts[fp]
@@ -199,7 +199,7 @@ class Router:
              limited: bool = True) -> None:
         """Hand one notification to the sink, unless the receiver's rate limit is spent."""
         firing = [a for a in alerts if a.is_firing]
-        status = AlertState.FIRING.value if firing or kind != "alert" else AlertState.RESOLVED.value
+        status = FIRING if firing or kind != "alert" else RESOLVED
         title = title or notification_title(status, alerts)
         if limited and not self._allow(receiver, now, title):
             return

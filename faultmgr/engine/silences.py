@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from faultmgr import jsontext
 from faultmgr.engine.journal import Journal
 from faultmgr.matchers import LabelMatcher, parse_label_matchers
 
@@ -41,7 +41,7 @@ class SilenceStore:
             rows = journal.db.execute("SELECT id, matchers, starts_at, ends_at, author, comment, created_at "
                                       "FROM silences").fetchall()
         for row in rows:
-            self.items[row[0]] = Silence(row[0], parse_label_matchers(json.loads(row[1])), *row[2:])
+            self.items[row[0]] = Silence(row[0], parse_label_matchers(jsontext.loads(row[1])), *row[2:])
 
     def add(self, matchers: list[str], starts_at: float, ends_at: float, author: str, comment: str,
             now: float) -> Silence:
@@ -56,7 +56,7 @@ class SilenceStore:
         with self.journal.lock:
             row = self.journal.db.execute(
                 "INSERT INTO silences (matchers, starts_at, ends_at, author, comment, created_at) VALUES "
-                "(?,?,?,?,?,?) RETURNING id", (json.dumps([str(m) for m in parsed]), starts_at, ends_at, author,
+                "(?,?,?,?,?,?) RETURNING id", (jsontext.dumps([str(m) for m in parsed]), starts_at, ends_at, author,
                                                 comment, now)).fetchone()
         silence = Silence(int(row[0]), parsed, starts_at, ends_at, author, comment, now)
         self.items[silence.id] = silence
