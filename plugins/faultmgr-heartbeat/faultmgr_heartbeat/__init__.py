@@ -7,7 +7,10 @@ Two detector types, registered through the ``faultmgr`` entry point:
     line) from a dedicated thread, and watches the ``peers``. Events (subject = the peer; labels ``peer``,
     ``path``, ``node``): ``heartbeat.peer.up`` (ok), ``.warn`` (warning), ``.dead`` (critical),
     ``.restored`` (ok), ``.rebooted`` (info), ``heartbeat.path.down`` (warning) / ``.path.up`` (ok), and
-    ``heartbeat.security.forged`` (critical, once per burst) / ``.security.cleared`` (ok).
+    ``heartbeat.security.forged`` (critical, once per burst) / ``.security.cleared`` (ok). With ``ping_nodes``
+    (ha.cf's ``ping``) each beat carries the count reached, and ``heartbeat.peer.degraded`` /
+    ``heartbeat.node.degraded`` (warning) and their ``.recovered`` (ok) compare it with live peers'
+    (:mod:`faultmgr_heartbeat.pingnodes`).
 
 ``ehb``
     The same protocol in a watcher's role: ``members`` form a ``group``; ``ehb.member.dead`` (warning),
@@ -21,6 +24,7 @@ API for other components (the VIP takeover's split-brain guard), on either detec
     hb.paths_alive("head-b")  -> ["udp0", "serial1"]   # [] means silent on every path
     hb.peer_status("head-b")  -> {"role": "primary", "vips": ["10.0.0.100"]}   # from its newest beat
     hb.set_status({"role": "standby"})                 # sent with this node's following beats
+    hb.ping_reach(), hb.ping_reach("head-b")  -> (2, 2), (0, 2)   # ping nodes reached, of those configured
 
 ``peer_state`` is the state last reported as an event; ``paths_alive`` is computed at the call from the
 receive timestamps. "Peer dead on every path" is ``peer_state(p) == "dead" and not paths_alive(p)``.

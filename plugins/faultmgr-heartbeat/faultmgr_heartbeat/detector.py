@@ -7,11 +7,15 @@ Other components (the VIP takeover's split-brain guard) read the state directly:
     hb.paths_alive("head-b")   # ["udp0", "serial1"]: paths that delivered within path_deadtime
     hb.peer_status("head-b")   # the status dict of head-b's newest beat, e.g. {"role": "primary"}
     hb.set_status({"role": "standby", "vips": []})   # carried by this node's following beats
+    hb.ping_reach()            # (2, 2): ping nodes this node reaches, of those configured (None: not measured)
+    hb.ping_reach("head-b")    # (0, 2): what head-b reported in its newest beat
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import time
 from typing import Any, ClassVar
 
@@ -20,6 +24,7 @@ from faultmgr.event import Severity
 from faultmgr.runtime import Runtime
 from faultmgr_heartbeat.liveness import Transition
 from faultmgr_heartbeat.node import HeartbeatNode
+from faultmgr_heartbeat.pingnodes import STATUS_KEY, PingNodes, Reach, ReachComparison, reach_from_status
 from faultmgr_heartbeat.settings import BaseHeartbeatSettings, HeartbeatSettings
 
 
@@ -34,6 +39,8 @@ class NodeDetector(Detector):
         super().__init__(name, settings, runtime)
         self.node = HeartbeatNode(name, settings, self.watched(), runtime.store, self.log,
                                   self.on_changes, self.on_security)
+        #: What set_status was last given; the beats carry it plus this node's ping-node reach.
+        self._status: dict[str, Any] = {}
 
     @abc.abstractmethod
     def watched(self) -> list[str]:
@@ -78,7 +85,19 @@ class NodeDetector(Detector):
         """Status sent with every following beat (``ValueError`` if it does not fit in a packet)."""
         if self.node.sender is None:
             raise RuntimeError(f"{self.prefix} detector {self.name!r} is not sending")
-        self.node.sender.set_status(status)
+        self.node.sender.set_status(self.beat_status(status))
+        self._status = dict(status)
+
+    def beat_status(self, status: dict[str, Any]) -> dict[str, Any]:
+        """``status`` as the beats carry it (a detector measuring ping nodes adds their reach)."""
+        return dict(status)
+
+    def ping_reach(self, name: str | None = None) -> Reach | None:
+        """(reached, configured) ping nodes: this node's (``name`` None; ``None`` when it measures none), or
+        what peer ``name`` reported in its newest beat (``None`` when it reported none)."""
+        if name is None:
+            return None
+        return reach_from_status(self.peer_status(name))
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -113,6 +132,12 @@ class HeartbeatDetector(NodeDetector):
         "heartbeat.peer.rebooted": "info: a peer restarted (its generation grew)",
         "heartbeat.path.down": "warning: one path is silent while the peer is heard on another",
         "heartbeat.path.up": "ok: a path reported down delivers again",
+        "heartbeat.peer.degraded": "warning: a live peer reaches fewer ping nodes than this node (it reports its "
+                                   "count in its beats; ha.cf's ping and ipfail)",
+        "heartbeat.peer.recovered": "ok: a degraded peer reaches as many ping nodes as this node again",
+        "heartbeat.node.degraded": "warning (subject = this node): this node reaches fewer ping nodes than a live "
+                                   "peer",
+        "heartbeat.node.recovered": "ok: this node reaches as many ping nodes as that peer again",
         "heartbeat.security.forged": "critical: a burst of packets failing authentication",
         "heartbeat.security.cleared": "ok: the forged-packet burst is over",
     }
@@ -121,10 +146,88 @@ class HeartbeatDetector(NodeDetector):
         "peer.up": Severity.OK, "peer.warn": Severity.WARNING, "peer.dead": Severity.CRITICAL,
         "peer.restored": Severity.OK, "peer.rebooted": Severity.INFO,
         "path.down": Severity.WARNING, "path.up": Severity.OK,
+        "peer.degraded": Severity.WARNING, "peer.recovered": Severity.OK,
+        "node.degraded": Severity.WARNING, "node.recovered": Severity.OK,
     }
+
+    def __init__(self, name: str, settings: HeartbeatSettings, runtime: Runtime) -> None:
+        super().__init__(name, settings, runtime)
+        self.ping = (PingNodes(settings.ping_nodes, settings.ping_timeout, settings.ping_lost_after)
+                     if settings.ping_nodes else None)
+        self.reach = ReachComparison()
+        self._pinger: asyncio.Task[None] | None = None
+        self.node.after_evaluate = self.compare_reach
 
     def watched(self) -> list[str]:
         return list(self.settings.peers)
+
+    async def start(self) -> None:
+        await super().start()
+        if self.ping is not None:
+            self._pinger = asyncio.get_running_loop().create_task(self._ping_forever(),
+                                                                  name=f"heartbeat-ping-{self.name}")
+
+    async def stop(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pinger
+            self._pinger = None
+        await super().stop()
+
+    def status(self) -> dict[str, Any]:
+        found = super().status()
+        if self.ping is not None:
+            found["ping"] = {**self.ping.status(), "peers_degraded": sorted(self.reach.degraded),
+                             "peers_better": sorted(self.reach.better)}
+        return found
+
+    # -- ping nodes (ha.cf's ping, for ipfail) ------------------------------------------------------
+
+    def beat_status(self, status: dict[str, Any]) -> dict[str, Any]:
+        reach = self.ping.reach if self.ping is not None else None
+        return {**status, STATUS_KEY: list(reach)} if reach is not None else dict(status)
+
+    def ping_reach(self, name: str | None = None) -> Reach | None:
+        if name is None:
+            return self.ping.reach if self.ping is not None else None
+        return super().ping_reach(name)
+
+    async def _ping_forever(self) -> None:
+        assert self.ping is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            before = self.ping.reach
+            try:
+                reach = await self.ping.measure()
+            except Exception:  # a probing bug must not end the measurement for good
+                self.log.exception("heartbeat %s: ping-node round failed", self.name)
+            else:
+                if reach != before and self.node.sender is not None:
+                    # Only a change is sent on: the beacon keeps carrying the last status by itself.
+                    try:
+                        self.node.sender.set_status(self.beat_status(self._status))
+                    except ValueError as exc:
+                        self.log.error("heartbeat %s: ping-node reach not sent: %s", self.name, exc)
+                self.compare_reach()
+            await asyncio.sleep(max(0.0, self.settings.ping_interval - (loop.time() - started)))
+
+    def compare_reach(self) -> None:
+        """Compare this node's ping-node reach with each live peer's; emit the changes."""
+        if self.ping is None:
+            return
+        live = {peer: self.ping_reach(peer) for peer in self.settings.peers
+                if self.peer_state(peer) in ("up", "warn")}
+        for kind, peer, detail in self.reach.compare(self.ping.reach, live):
+            mine, theirs = detail["reach"], detail["peer_reach"]
+            subject = peer if kind.startswith("peer.") else self.settings.node
+            worse = peer if kind.startswith("peer.") else self.settings.node
+            what = "reaches fewer" if kind.endswith("degraded") else "reaches as many or more"
+            self.emit(f"heartbeat.{kind}", subject, self._SEVERITY[kind], labels=self.labels(peer),
+                      payload={**detail, "lost": self.ping.lost()},
+                      message=f"{worse} {what} ping nodes than its peer (here {mine[0]}/{mine[1]}, "
+                              f"{peer} {theirs[0]}/{theirs[1]})")
 
     def on_changes(self, changes: list[Transition]) -> None:
         for change in changes:

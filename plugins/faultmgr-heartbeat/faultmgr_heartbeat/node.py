@@ -79,6 +79,8 @@ class HeartbeatNode:
         self.receiver: Receiver | None = None
         self.received = 0
         self.own_beats = 0
+        #: Called on the event loop after every evaluation (the detector compares ping-node reach there).
+        self.after_evaluate: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def check(self) -> list[str]:
@@ -212,6 +214,8 @@ class HeartbeatNode:
         started, ended = self.forged.poll(now)
         if started or ended:
             self.on_security(started, ended)
+        if self.after_evaluate is not None:
+            self.after_evaluate()
 
     # -- state ------------------------------------------------------------------------------------
 

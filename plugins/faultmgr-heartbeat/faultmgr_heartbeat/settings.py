@@ -154,6 +154,16 @@ class HeartbeatSettings(BaseHeartbeatSettings):
     """The ``heartbeat`` detector: this node and its cluster peers."""
 
     peers: list[str] = Field(min_length=1, description="names of the peer nodes to watch")
+    ping_nodes: list[str] = Field(
+        default_factory=list,
+        description="ha.cf's `ping`: nodes whose reach tells this node's connectivity (an address is pinged with "
+                    "ICMP echo, host:port is a TCP connect); the count reached travels in every beat and is compared "
+                    "with each live peer's (heartbeat.peer.degraded, heartbeat.node.degraded). Give both heads the "
+                    "same ping nodes")
+    ping_interval: Duration = Field(1.0, gt=0, description="how often the ping nodes are probed")
+    ping_timeout: Duration = Field(0.5, gt=0, description="time each ping node has to answer in one round")
+    ping_lost_after: int = Field(2, ge=1, description="unanswered rounds in a row before a ping node counts as lost "
+                                                      "(it counts as reached again at its first answer)")
 
     @field_validator("peers")
     @classmethod

@@ -1,6 +1,7 @@
 """What must be true before a node takes an address over: the split-brain guard and the circuit breaker.
 
-The guard gathers quorum evidence (the peer is dead on every heartbeat path, the ping nodes answer) and can
+The guard gathers quorum evidence (the peer is dead on every heartbeat path, or, with ``connectivity_failover``,
+the peer is alive but reports lost ping nodes while this node reaches them all; the ping nodes answer) and can
 fence the peer (power it off) before the address moves. The circuit breaker stops automatic takeover after
 too many in a window: a VIP ping-ponging between heads is worse than one that stays put while a human looks.
 """
@@ -9,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import signal
-import socket
-import struct
 import time
 from collections import deque
-from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
-ICMP_ECHO_REQUEST = 8
-ICMP_ECHO_REPLY = 0
+# Re-exported: the guard's probes moved to the core, where the heartbeat detector's ping nodes use them too.
+from faultmgr.reachability import reachable, split_node, unreachable_nodes
+
+__all__ = ["CircuitBreaker", "PeerWatcher", "isolated_here", "peer_dead_on_all_paths", "peer_isolated", "reachable",
+           "run_fence", "split_node", "unreachable_nodes"]
 
 
 @runtime_checkable
@@ -34,6 +34,54 @@ class PeerWatcher(Protocol):
         """The heartbeat paths that still deliver from the peer (a collection, or a count)."""
 
 
+@runtime_checkable
+class ReachWatcher(PeerWatcher, Protocol):
+    """A heartbeat detector that also compares ping-node reach (faultmgr-heartbeat's ``ping_nodes``)."""
+
+    def ping_reach(self, name: str | None = None) -> tuple[int, int] | None:
+        """(reached, configured) ping nodes: this node's last measurement (``None``), or what peer ``name``
+        reported in its newest beat; ``None`` when unknown."""
+
+
+def _alive(watcher: PeerWatcher, peer: str) -> bool:
+    state = watcher.peer_state(peer)
+    return str(getattr(state, "value", state)).lower() in ("up", "warn")
+
+
+def peer_isolated(watcher: PeerWatcher, peer: str) -> tuple[bool, str]:
+    """(verdict, reason): the peer is alive and reports lost ping nodes while this node reaches all of its own
+    (Heartbeat's ipfail: the node with worse connectivity gives the service up)."""
+    if not isinstance(watcher, ReachWatcher):
+        return False, "the heartbeat detector does not measure ping nodes"
+    if not _alive(watcher, peer):
+        return False, f"peer {peer} is not alive"
+    theirs, mine = watcher.ping_reach(peer), watcher.ping_reach()
+    if theirs is None or mine is None:
+        return False, f"ping-node reach unknown (peer {peer}: {theirs}, here: {mine})"
+    if not theirs[0] < theirs[1]:
+        return False, f"peer {peer} reaches all its {theirs[1]} ping node(s)"
+    if not 0 < mine[0] == mine[1]:
+        return False, f"this node reaches {mine[0]} of {mine[1]} ping node(s), not all"
+    return True, f"peer {peer} reaches {theirs[0]} of {theirs[1]} ping node(s), this node all {mine[1]}"
+
+
+def isolated_here(watcher: PeerWatcher, peer: str) -> tuple[bool, str]:
+    """(verdict, reason): the mirror of :func:`peer_isolated`: this node lost ping nodes while the live peer
+    reaches all of its own, so this node should let the address go."""
+    if not isinstance(watcher, ReachWatcher):
+        return False, "the heartbeat detector does not measure ping nodes"
+    if not _alive(watcher, peer):
+        return False, f"peer {peer} is not alive"
+    theirs, mine = watcher.ping_reach(peer), watcher.ping_reach()
+    if theirs is None or mine is None:
+        return False, f"ping-node reach unknown (peer {peer}: {theirs}, here: {mine})"
+    if not mine[0] < mine[1]:
+        return False, f"this node reaches all its {mine[1]} ping node(s)"
+    if not 0 < theirs[0] == theirs[1]:
+        return False, f"peer {peer} reaches {theirs[0]} of {theirs[1]} ping node(s), not all"
+    return True, f"this node reaches {mine[0]} of {mine[1]} ping node(s), peer {peer} all {theirs[1]}"
+
+
 def peer_dead_on_all_paths(watcher: PeerWatcher, peer: str) -> tuple[bool, str]:
     """(verdict, reason): the peer counts as dead only when its state says dead and no path delivers."""
     state = watcher.peer_state(peer)
@@ -45,79 +93,6 @@ def peer_dead_on_all_paths(watcher: PeerWatcher, peer: str) -> tuple[bool, str]:
     if count:
         return False, f"peer {peer} still heard on {count} path(s): {alive}"
     return True, f"peer {peer} dead on all paths"
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
-
-
-async def icmp_echo(address: str, timeout: float) -> bool:
-    """One ICMP echo to an IPv4 ``address``; true when the matching reply came back in time (raw socket)."""
-    loop = asyncio.get_running_loop()
-    ident, seq = os.getpid() & 0xFFFF, int(time.monotonic() * 1000) & 0xFFFF
-    payload = b"faultmgr-vip-guard"
-    header = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, 0, ident, seq)
-    packet = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, _checksum(header + payload), ident, seq) + payload
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
-        sock.setblocking(False)
-        sock.connect((address, 0))
-        sock.send(packet)
-        deadline = loop.time() + timeout
-        while (left := deadline - loop.time()) > 0:
-            try:
-                data = await asyncio.wait_for(loop.sock_recv(sock, 1500), left)
-            except TimeoutError:
-                return False
-            ihl = (data[0] & 0x0F) * 4
-            kind, _, _, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
-            if kind == ICMP_ECHO_REPLY and rid == ident and rseq == seq:
-                return True
-    return False
-
-
-async def tcp_connect(host: str, port: int, timeout: float) -> bool:
-    """True when a TCP connection to host:port opens (or is actively refused: the host is up) in time."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except ConnectionRefusedError:
-        return True
-    except (TimeoutError, OSError):
-        return False
-    writer.close()
-    return True
-
-
-async def reachable(node: str, timeout: float) -> bool:
-    """``"10.0.0.5"`` is pinged (ICMP echo); ``"10.0.0.5:22"`` or ``"[fd00::5]:22"`` is a TCP connect."""
-    host, port = split_node(node)
-    if port is not None:
-        return await tcp_connect(host, port, timeout)
-    if ipaddress.ip_address(host).version == 6:
-        return await tcp_connect(host, 7, timeout)
-    return await icmp_echo(host, timeout)
-
-
-def split_node(node: str) -> tuple[str, int | None]:
-    """``"host"``, ``"host:port"`` or ``"[v6]:port"`` -> (host, port or None)."""
-    if node.startswith("["):
-        host, _, rest = node[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else None
-    if node.count(":") == 1:
-        host, port = node.split(":")
-        return host, int(port)
-    return node, None
-
-
-async def unreachable_nodes(nodes: Iterable[str], timeout: float) -> list[str]:
-    """The nodes that did not answer, all asked at once."""
-    nodes = list(nodes)
-    answers = await asyncio.gather(*(reachable(n, timeout) for n in nodes), return_exceptions=True)
-    return [n for n, ok in zip(nodes, answers, strict=True) if ok is not True]
 
 
 async def run_fence(argv: list[str], timeout: float) -> tuple[bool, str]:
