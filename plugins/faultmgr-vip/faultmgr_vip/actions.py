@@ -28,7 +28,9 @@ from faultmgr_vip.announce import Announcer, arp_probe, mac_bytes
 from faultmgr_vip.guard import (
     CircuitBreaker,
     PeerWatcher,
+    isolated_here,
     peer_dead_on_all_paths,
+    peer_isolated,
     run_fence,
     unreachable_nodes,
 )
@@ -40,6 +42,10 @@ class VipTakeover(Action):
 
     Holding already is success (the address is re-announced, nothing else). When the alert resolves (the
     peer is back) a standby with ``auto_failback`` releases the address so the preferred node can have it.
+
+    With ``connectivity_failover`` (Heartbeat's ipfail) a node that lost ping nodes while its live peer reaches
+    them all releases the address when its alert fires, and the preferred node (with ``auto_failback``) claims
+    it back when that alert resolves.
     """
 
     Settings = TakeoverSettings
@@ -107,9 +113,15 @@ class VipTakeover(Action):
 
     async def run(self, alert: AlertView, event: Event | None, resolved: bool = False) -> ActionResult:
         async with self._lock:
+            peer = self.settings.peer or alert.labels.get("peer") or alert.subject
             if resolved:
+                if self._state.pop("released_for_connectivity", None):
+                    return await self._connectivity_back()
                 return await self._on_peer_back()
-            return await self.take_over(peer=self.settings.peer or alert.subject)
+            isolated = self._isolated_here(peer)
+            if isolated:
+                return await self._release_for_connectivity(isolated)
+            return await self.take_over(peer=peer)
 
     async def take_over(self, peer: str | None = None, guarded: bool = True) -> ActionResult:
         """The takeover itself: guard, fence, add, announce. Safe to repeat.
@@ -150,8 +162,10 @@ class VipTakeover(Action):
         self.breaker.record()
         self._mark(True)
         self._start_refresh()
+        evidence = self._state.get("connectivity_evidence") if guarded else None
         return ActionResult(True, f"took over {self.vip} on {self.settings.interface}"
-                                  + (f" after fencing {peer}" if fence_detail else ""),
+                                  + (f" after fencing {peer}" if fence_detail else "")
+                                  + (f" ({evidence})" if evidence else ""),
                             {"changed": added, "mac": link.mac, "fence": fence_detail or None})
 
     @property
@@ -182,6 +196,39 @@ class VipTakeover(Action):
         self._spawn(self._announce())
         return ActionResult(True, "peer back; keeping the address and announcing it again", {"changed": False})
 
+    def _isolated_here(self, peer: str) -> str | None:
+        """Why this node should give the address up (it lost ping nodes its live peer reaches), or ``None``."""
+        if not self.settings.connectivity_failover:
+            return None
+        watcher = self.runtime.component("detector", self.settings.heartbeat_detector or "")
+        if not isinstance(watcher, PeerWatcher):
+            return None
+        isolated, why = isolated_here(watcher, peer)
+        return why if isolated else None
+
+    async def _release_for_connectivity(self, why: str) -> ActionResult:
+        try:
+            held = await holds(self.settings.interface, self.vip)
+        except AddressError as exc:
+            return ActionResult(False, str(exc))
+        self._state["released_for_connectivity"] = why
+        if not held:
+            return ActionResult(True, f"{why}; the address is not held here", {"changed": False})
+        self.log.warning("%s: %s; releasing %s", self.name, why, self.vip)
+        return await self._yield(f"{why}: released {{vip}} for the peer to take over")
+
+    async def _connectivity_back(self) -> ActionResult:
+        """This node reaches its ping nodes again: the preferred node with ``auto_failback`` claims the address
+        back (as at start; the circuit breaker counts it), any other leaves it with the peer."""
+        try:
+            if await holds(self.settings.interface, self.vip):
+                return await self._on_peer_back()
+        except AddressError as exc:
+            return ActionResult(False, str(exc))
+        if self.settings.preferred and self.settings.auto_failback:
+            return await self.take_over(guarded=False)
+        return ActionResult(True, "ping nodes reached again; the address stays with the peer", {"changed": False})
+
     async def _yield(self, detail: str) -> ActionResult:
         if self.runtime.dry_run:
             return ActionResult(True, "dry run: would have " + detail.format(vip=self.vip), {"changed": False})
@@ -192,14 +239,21 @@ class VipTakeover(Action):
 
     async def _guard(self, peer: str | None) -> str | None:
         """The reason to refuse takeover, or ``None`` when the evidence says go."""
+        self._state["connectivity_evidence"] = None
         if self.settings.require_peer_dead_on_all_paths:
             name = self.settings.heartbeat_detector or ""
             watcher = self.runtime.component("detector", name)
             if not isinstance(watcher, PeerWatcher):
                 return f"split-brain guard: heartbeat detector {name!r} not found"
             dead, why = peer_dead_on_all_paths(watcher, peer or "")
+            if not dead and self.settings.connectivity_failover:
+                # The peer is heard, but says it lost the ping nodes this node reaches: it cannot serve.
+                dead, because = peer_isolated(watcher, peer or "")
+                why = because if dead else f"{why}; {because}"
+                self._state["connectivity_evidence"] = because if dead else None
             if not dead:
                 return f"split-brain guard: {why}"
+            self._state["last_evidence"] = why
         if self.settings.ping_nodes:
             silent = await unreachable_nodes(self.settings.ping_nodes, self.settings.ping_timeout)
             if silent:

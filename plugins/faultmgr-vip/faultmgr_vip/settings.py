@@ -51,6 +51,14 @@ class TakeoverSettings(VipSettings):
     require_peer_dead_on_all_paths: bool = Field(
         False, description="split-brain guard: take over only while the heartbeat detector says the peer is dead "
                            "and hears it on no path")
+    connectivity_failover: bool = Field(
+        False, description="Heartbeat's ipfail: with require_peer_dead_on_all_paths, also take over from a peer that "
+                           "is alive but reports (in its beats) lost ping nodes while this node's heartbeat detector "
+                           "reaches all of its own; and when this node is the one that lost ping nodes while the "
+                           "live peer reaches all, release the address instead of taking it over. Needs ping_nodes "
+                           "on the heartbeat detectors of both heads and a rule sending heartbeat.peer.degraded "
+                           "and heartbeat.node.degraded to this action. Off by default: the ping nodes must be "
+                           "chosen so that losing them means the service is unreachable")
     heartbeat_detector: str | None = Field(
         None, description="name of the heartbeat detector instance the guard asks (peer_state, paths_alive)")
     peer: str | None = Field(None, description="the peer's name for the heartbeat detector (default: the alert's "
@@ -71,6 +79,8 @@ class TakeoverSettings(VipSettings):
     def _guard_needs_detector(self) -> TakeoverSettings:
         if self.require_peer_dead_on_all_paths and not self.heartbeat_detector:
             raise ValueError("require_peer_dead_on_all_paths needs heartbeat_detector: the detector to ask")
+        if self.connectivity_failover and not self.heartbeat_detector:
+            raise ValueError("connectivity_failover needs heartbeat_detector: the detector that compares ping nodes")
         if self.fence is not None and not self.fence:
             raise ValueError("fence must be a non-empty argv list (program and arguments)")
         return self

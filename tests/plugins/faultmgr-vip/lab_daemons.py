@@ -4,6 +4,10 @@
 The heads beat to each other over the segment (``lan``) and, unless told otherwise, over the crossover link
 (``xover``); both also beat to the watcher. Each head's rule: the peer dead -> ``vip.takeover`` with the
 split-brain guard (peer dead on every path, client and watcher answer pings). head-a is the preferred holder.
+
+With ``connectivity_failover`` the heartbeat detectors also measure their reach of the ping nodes (client and
+watcher, over the segment) and the heads act on it, as Heartbeat's ipfail: the head that lost them releases
+the VIP, the other takes it over although it still hears its peer on the crossover link.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class Cluster:
     garp_count: int = 5
     garp_interval: float = 0.2
     smtp_port: int | None = None
+    connectivity_failover: bool = False
     procs: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -92,14 +97,20 @@ class Cluster:
             "start_probe_timeout": 0.5, "max_takeovers": 10, "timeout": 60}
         if node in self.fence:
             takeover["fence"] = self.fence[node]
+        detector: dict[str, Any] = {"type": "heartbeat", "node": node, "peers": [peer], "key_file": str(self.keys),
+                                    "paths": paths, **self.timing.settings()}
+        rules: dict[str, Any] = {"peer-dead": {"match": {"kind": "heartbeat.peer.dead", "source": "hb"},
+                                               "actions": ["vip"]}}
+        if self.connectivity_failover:
+            takeover["connectivity_failover"] = True
+            detector.update(ping_nodes=[ip4("client"), ip4("watcher")], ping_interval=0.2, ping_timeout=0.2)
+            rules["ping-nodes"] = {"match": {"kind": "heartbeat.*.degraded", "source": "hb"}, "actions": ["vip"]}
         return {
             "daemon": {"state_dir": str(self.workdir / node / "state"), "node": node, "log_level": "info",
                        "tick": 0.05},
-            "detectors": {"hb": {"type": "heartbeat", "node": node, "peers": [peer], "key_file": str(self.keys),
-                                 "paths": paths, **self.timing.settings()}},
+            "detectors": {"hb": detector},
             "actions": {"vip": takeover},
-            "rules": {"peer-dead": {"match": {"kind": "heartbeat.peer.dead", "source": "hb"},
-                                    "actions": ["vip"]}},
+            "rules": rules,
         }
 
     def watcher_config(self, ip4: Any) -> dict[str, Any]:

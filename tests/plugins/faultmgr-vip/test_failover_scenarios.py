@@ -131,6 +131,26 @@ def test_split_brain_without_quorum_evidence_keeps_one_holder(lab: Any, cluster_
     assert holders(lab) == ["head-a"]
 
 
+def test_primary_public_link_cut_with_heartbeat_on_crossover(lab: Any, cluster_factory: Any) -> None:
+    """ipfail: head-a loses its public link but still beats to head-b over the crossover cable. head-a
+    reports it reaches none of its ping nodes, head-b all: head-b takes the VIP over (the peer is alive, but
+    the guard accepts the connectivity evidence) and head-a releases it. When the link is back the address
+    stays where it moved (auto_failback off, as the shipped rules): one holder throughout."""
+    cluster = cluster_factory(connectivity_failover=True, auto_failback=False)
+    start_all(lab, cluster)
+    standby_serves_after(lab, cluster, lambda: lab.cut("head-a"))
+    assert "took over 10.77.0.100/24 on eth0 (peer head-a reaches 0 of 2 ping node(s)" in cluster.log("head-b")
+    assert L.wait_for(lambda: holders(lab) == ["head-b"], timeout=10), cluster.log("head-a")
+    assert "released 10.77.0.100/24 for the peer to take over" in cluster.log("head-a")
+    lab.restore("head-a")
+    poller = lab.poller(L.VIP4, PORT)
+    assert L.wait_for(lambda: "ping nodes reached again" in cluster.log("head-a"), timeout=10), cluster.log("head-a")
+    time.sleep(1.0)
+    assert holders(lab) == ["head-b"]
+    seen = poller.stop()
+    assert seen["last"] == "head-b" and set(seen["answers"]) == {"head-b"}, seen
+
+
 @pytest.mark.parametrize("auto_failback", [True, False])
 def test_primary_returns(lab: Any, cluster_factory: Any, auto_failback: bool) -> None:
     cluster = cluster_factory(auto_failback=auto_failback)
