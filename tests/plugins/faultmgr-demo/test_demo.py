@@ -1,7 +1,8 @@
 """``faultmgr demo`` end to end, as a user runs it: the real command, its JSON timeline, and what it leaves.
 
 The root tests build the namespace lab with real daemons, HAProxy and sinks; the loopback tests force the
-non-root story with ``FAULTMGR_DEMO_FORCE_LOOPBACK=1``. Every test ends by looking for anything of its run
+non-root story with ``FAULTMGR_DEMO_FORCE_LOOPBACK=1``, and one runs it as a user without privileges would
+(in a user namespace of its own: uid ``nobody``, no capability in the host's namespaces). Every test ends by looking for anything of its run
 left behind: namespaces named after the run, and processes carrying the run's tag in their environment.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prereq import need_program, need_root
+from prereq import need, need_program, need_root
 
 FAULTMGR = str(Path(sys.executable).with_name("faultmgr"))
 STAGES = ["real-server-fails", "primary-head-dies", "forged-heartbeat", "both-heads-die"]
@@ -33,11 +34,12 @@ def demo_env(loopback: bool) -> dict[str, str]:
     return env
 
 
-def run_demo(loopback: bool, *options: str) -> dict[str, Any]:
-    proc = subprocess.run([FAULTMGR, "demo", "--json", *options], capture_output=True, text=True, timeout=300,
-                          env=demo_env(loopback))
+def run_demo(loopback: bool, *options: str, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    proc = subprocess.run([*prefix, FAULTMGR, "demo", "--json", *options], capture_output=True, text=True,
+                          timeout=300, env=demo_env(loopback))
     assert proc.returncode == 0, proc.stderr[-3000:]
     result: dict[str, Any] = json.loads(proc.stdout)
+    result["stderr"] = proc.stderr
     assert_nothing_left(result["lab"])
     return result
 
@@ -120,6 +122,18 @@ def test_root_story_end_to_end() -> None:
 def test_loopback_story_is_labelled_dry_run() -> None:
     need_program("haproxy")
     check_story(run_demo(loopback=True), dry_run=True)
+
+
+def test_a_user_without_privileges_gets_the_dry_run_unforced() -> None:
+    """Not forced: ``unshare --user`` without a uid map runs the demo as ``nobody`` with no capability in the
+    host's namespaces, so it cannot build namespaces or move addresses, and must find that out by itself."""
+    need_program("haproxy")
+    need_program("unshare", "util-linux")
+    need(subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode == 0,
+         "this kernel does not allow user namespaces")
+    result = run_demo(False, prefix=("unshare", "--user"))
+    check_story(result, dry_run=True)
+    assert "not root: running the same story on loopback" in result["stderr"], result["stderr"][:500]
 
 
 def test_without_haproxy_the_pool_is_left_out() -> None:
