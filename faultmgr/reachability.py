@@ -19,7 +19,8 @@ ICMP_ECHO_REQUEST = 8
 ICMP_ECHO_REPLY = 0
 
 
-def _checksum(data: bytes) -> int:
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of an ICMPv4 message."""
     if len(data) % 2:
         data += b"\0"
     total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -34,7 +35,7 @@ async def icmp_echo(address: str, timeout: float) -> bool:
     ident, seq = os.getpid() & 0xFFFF, int(time.monotonic() * 1000) & 0xFFFF
     payload = b"faultmgr-vip-guard"
     header = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, 0, ident, seq)
-    packet = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, _checksum(header + payload), ident, seq) + payload
+    packet = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, checksum(header + payload), ident, seq) + payload
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
         sock.setblocking(False)
         sock.connect((address, 0))

@@ -48,9 +48,9 @@ def _alive(watcher: PeerWatcher, peer: str) -> bool:
     return str(getattr(state, "value", state)).lower() in ("up", "warn")
 
 
-def peer_isolated(watcher: PeerWatcher, peer: str) -> tuple[bool, str]:
-    """(verdict, reason): the peer is alive and reports lost ping nodes while this node reaches all of its own
-    (Heartbeat's ipfail: the node with worse connectivity gives the service up)."""
+def _isolation(watcher: PeerWatcher, peer: str, here: bool) -> tuple[bool, str]:
+    """(verdict, reason): one side (this node when ``here``, else the peer) reports lost ping nodes while the
+    other, alive, reaches all of its own."""
     if not isinstance(watcher, ReachWatcher):
         return False, "the heartbeat detector does not measure ping nodes"
     if not _alive(watcher, peer):
@@ -58,28 +58,25 @@ def peer_isolated(watcher: PeerWatcher, peer: str) -> tuple[bool, str]:
     theirs, mine = watcher.ping_reach(peer), watcher.ping_reach()
     if theirs is None or mine is None:
         return False, f"ping-node reach unknown (peer {peer}: {theirs}, here: {mine})"
-    if not theirs[0] < theirs[1]:
-        return False, f"peer {peer} reaches all its {theirs[1]} ping node(s)"
-    if not 0 < mine[0] == mine[1]:
-        return False, f"this node reaches {mine[0]} of {mine[1]} ping node(s), not all"
-    return True, f"peer {peer} reaches {theirs[0]} of {theirs[1]} ping node(s), this node all {mine[1]}"
+    (lost, lost_name), (full, full_name) = ((mine, "this node"), (theirs, f"peer {peer}")) if here else (
+        (theirs, f"peer {peer}"), (mine, "this node"))
+    if not lost[0] < lost[1]:
+        return False, f"{lost_name} reaches all its {lost[1]} ping node(s)"
+    if not 0 < full[0] == full[1]:
+        return False, f"{full_name} reaches {full[0]} of {full[1]} ping node(s), not all"
+    return True, f"{lost_name} reaches {lost[0]} of {lost[1]} ping node(s), {full_name} all {full[1]}"
+
+
+def peer_isolated(watcher: PeerWatcher, peer: str) -> tuple[bool, str]:
+    """(verdict, reason): the peer is alive and reports lost ping nodes while this node reaches all of its own
+    (Heartbeat's ipfail: the node with worse connectivity gives the service up)."""
+    return _isolation(watcher, peer, here=False)
 
 
 def isolated_here(watcher: PeerWatcher, peer: str) -> tuple[bool, str]:
     """(verdict, reason): the mirror of :func:`peer_isolated`: this node lost ping nodes while the live peer
     reaches all of its own, so this node should let the address go."""
-    if not isinstance(watcher, ReachWatcher):
-        return False, "the heartbeat detector does not measure ping nodes"
-    if not _alive(watcher, peer):
-        return False, f"peer {peer} is not alive"
-    theirs, mine = watcher.ping_reach(peer), watcher.ping_reach()
-    if theirs is None or mine is None:
-        return False, f"ping-node reach unknown (peer {peer}: {theirs}, here: {mine})"
-    if not mine[0] < mine[1]:
-        return False, f"this node reaches all its {mine[1]} ping node(s)"
-    if not 0 < theirs[0] == theirs[1]:
-        return False, f"peer {peer} reaches {theirs[0]} of {theirs[1]} ping node(s), not all"
-    return True, f"this node reaches {mine[0]} of {mine[1]} ping node(s), peer {peer} all {theirs[1]}"
+    return _isolation(watcher, peer, here=True)
 
 
 def peer_dead_on_all_paths(watcher: PeerWatcher, peer: str) -> tuple[bool, str]:

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from faultmgr.reachability import checksum
 from faultmgr_probes.checks.rawtcp import numeric_family
 from faultmgr_probes.result import CheckResult, ProbeFn, Status, describe_error
 from faultmgr_probes.target import TargetBase
@@ -31,16 +32,6 @@ class PingTarget(TargetBase):
     socket_kind: Literal["auto", "dgram", "raw"] = Field(
         default="auto", description="ICMP socket: dgram (ping_group_range), raw (CAP_NET_RAW) or auto")
     payload_size: int = Field(default=16, ge=0, le=1400, description="bytes of echo data")
-
-
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
 
 
 def echo_request(family: socket.AddressFamily, ident: int, seq: int, payload: bytes) -> bytes:
