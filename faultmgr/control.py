@@ -69,7 +69,12 @@ class ControlServer:
             os.umask(old)
         os.chmod(self.path, 0o660)
         if self.group:
-            os.chown(self.path, -1, grp.getgrnam(self.group).gr_gid)
+            try:
+                gid = grp.getgrnam(self.group).gr_gid
+            except KeyError:
+                await self.stop()
+                raise ControlError(f"control_group {self.group!r}: no such group on this machine") from None
+            os.chown(self.path, -1, gid)
 
     async def stop(self) -> None:
         if self.server is not None:

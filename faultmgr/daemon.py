@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import grp
 import logging
 import os
 import signal
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +29,7 @@ from faultmgr.clock import SystemClock
 from faultmgr.component import Component
 from faultmgr.config.build import Config, Instance, load
 from faultmgr.config.errors import ConfigError
-from faultmgr.control import ControlServer
+from faultmgr.control import ControlError, ControlServer
 from faultmgr.control_commands import ControlCommands
 from faultmgr.engine.actions import ActionRunner
 from faultmgr.engine.engine import Engine
@@ -157,6 +159,17 @@ class Daemon:
         self.state_dir = Path(self.config.daemon.state_dir)
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+            mode = stat.S_IMODE(self.state_dir.stat().st_mode)
+            if mode & 0o027:  # made by hand or by an older package: the journal must not be reachable by all
+                os.chmod(self.state_dir, mode & ~0o027)
+                log.warning("state_dir %s was mode %04o; now %04o (no group write, nothing for others)",
+                            self.state_dir, mode, mode & ~0o027)
+            if self.config.daemon.control_group:
+                # The control group's members reach the socket through this directory (0750: they can list
+                # it, not read the journal, which is 0600).
+                os.chown(self.state_dir, -1, grp.getgrnam(self.config.daemon.control_group).gr_gid)
+        except KeyError:
+            raise StartupError(f"control_group {self.config.daemon.control_group!r}: no such group") from None
         except OSError as exc:
             raise StartupError(f"state_dir {self.state_dir}: {exc.strerror}") from None
         os.umask(0o027)
@@ -177,7 +190,10 @@ class Daemon:
         self._wire()
         self.control = ControlServer(self.state_dir / "control.sock", ControlCommands(self).handle,
                                      self.config.daemon.control_group)
-        await self.control.start()
+        try:
+            await self.control.start()
+        except ControlError as exc:
+            raise StartupError(str(exc)) from None
         self._signals()
         self.plugins.hook.faultmgr_startup(daemon=self)
         for kind in KINDS:
@@ -189,10 +205,7 @@ class Daemon:
         log.info("faultmgr running: %d detector(s), %d rule(s), %d receiver(s), state in %s",
                  len(self.config.detectors), len(self.config.rules), len(self.config.receivers), self.state_dir)
         lag_task = asyncio.get_running_loop().create_task(self._measure_lag())
-        # Everything loaded so far (plugins, MIBs, models) lives as long as the daemon: move it out of the
-        # collector's reach, so full collections stay short and do not delay pages (measured: 100-250 ms).
-        gc.collect()
-        gc.freeze()
+        self._freeze_long_lived()  # everything loaded so far lives as long as the daemon
         await self.stopping.wait()
         lag_task.cancel()
         await self._shutdown()
@@ -305,7 +318,18 @@ class Daemon:
                                     now)
         log.info("reloaded (by %s); changed: %s", who, ", ".join(changed) or "nothing")
         self.plugins.hook.faultmgr_reloaded(daemon=self, changed=changed)
+        if changed:
+            self._freeze_long_lived()
         return {"ok": True, "changed": changed}
+
+    @staticmethod
+    def _freeze_long_lived() -> None:
+        """Move what is loaded (plugins, MIBs, models, component instances) out of the collector's reach, so
+        full collections stay short and do not delay pages or probes (measured: 100-250 ms at 10,000 probe
+        targets). After a reload the old instances are garbage: unfreeze, collect them, freeze the new ones."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     # -- outcomes -------------------------------------------------------------------------------------
     def _outcome(self, receiver: str, notification: Notification, outcome: str, detail: str) -> None:

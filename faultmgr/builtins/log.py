@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -36,6 +37,12 @@ class LogNotifier(Notifier):
             return "stdout"
         try:
             fd = os.open(self.settings.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            info = os.fstat(fd)
+            mode = stat.S_IMODE(info.st_mode)
+            # An existing file others may read, or group members rewrite: alerts are private. Only a regular
+            # file: a path such as /dev/stderr must keep its mode.
+            if stat.S_ISREG(info.st_mode) and mode & 0o026:
+                os.fchmod(fd, mode & ~0o026)
             with os.fdopen(fd, "a", encoding="utf-8") as out:
                 out.write(line)
         except OSError as exc:

@@ -83,7 +83,7 @@ Regex = Annotated[
 
 
 def check_private_file(path: Path, what: str = "file") -> None:
-    """Refuse a secret (key, credentials, token) file that others can read or write.
+    """Refuse a secret (key, credentials, token) file that others can read or write, or its group can write.
 
     Raises ``ValueError`` with a message that says how to fix it.
     """
@@ -95,9 +95,12 @@ def check_private_file(path: Path, what: str = "file") -> None:
         raise ValueError(f"{what} {path} cannot be read: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
         raise ValueError(f"{what} {path} is not a regular file")
-    if info.st_mode & (stat.S_IROTH | stat.S_IWOTH):
+    # Group read stays allowed (0640 root:faultmgr is how a daemon that is not root reads its keys); group
+    # write does not: a group member could swap the heartbeat key or the API tokens.
+    if info.st_mode & (stat.S_IROTH | stat.S_IWOTH | stat.S_IWGRP):
+        who = "others" if info.st_mode & (stat.S_IROTH | stat.S_IWOTH) else "its group"
         raise ValueError(
-            f"{what} {path} is readable or writable by others (mode {stat.S_IMODE(info.st_mode):04o}); "
+            f"{what} {path} is readable or writable by {who} (mode {stat.S_IMODE(info.st_mode):04o}); "
             f"run: chmod 600 {path}"
         )
     if not os.access(path, os.R_OK):
@@ -106,5 +109,6 @@ def check_private_file(path: Path, what: str = "file") -> None:
 
 SecretFile = Annotated[
     Path,
-    WithJsonSchema({"type": "string", "description": "path to a file readable only by its owner (mode 0600)"}),
+    WithJsonSchema({"type": "string", "description": "path to a file that only its owner may write and others may "
+                                                 "not read (mode 0600, or 0640 for a group the daemon is in)"}),
 ]

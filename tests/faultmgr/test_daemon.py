@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prereq import need, need_program, need_root
 
 from faultmgr.control import ControlError, request
 
 RULES = """
-daemon: {{state_dir: {state}, tick: 50ms}}
+daemon: {{state_dir: {state}, tick: 50ms{daemon}}}
 detectors: {{ext: {{type: external}}}}
 receivers: {{out: {{type: log, path: {out}, group_by: ['...'], group_wait: {wait}}}}}
 rules: {{down: {{match: {{kind: probe.failed, source: ext}}, for: {for_}, notify: [out]}}}}
@@ -25,8 +29,9 @@ rules: {{down: {{match: {{kind: probe.failed, source: ext}}, for: {for_}, notify
 
 
 class Running:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, daemon: str = "") -> None:
         self.tmp = tmp
+        self.daemon = daemon
         self.rules = tmp / "rules.yaml"
         self.state = tmp / "state"
         self.out = tmp / "out.jsonl"
@@ -36,7 +41,8 @@ class Running:
         self.wait_for(lambda: (self.state / "control.sock").exists(), "the control socket")
 
     def write(self, wait: str = "0s", for_: str = "0s", extra: str = "") -> None:
-        self.rules.write_text(RULES.format(state=self.state, out=self.out, wait=wait, for_=for_) + extra)
+        self.rules.write_text(RULES.format(state=self.state, out=self.out, wait=wait, for_=for_,
+                                            daemon=self.daemon) + extra)
 
     def ask(self, cmd: str, **args: object) -> dict[str, object]:
         return request(self.state / "control.sock", cmd, **args)
@@ -140,3 +146,81 @@ def test_cli_says_clearly_when_no_daemon_runs(tmp_path: Path) -> None:
     assert result.stderr.strip().endswith(f"no daemon is running (no control socket at {tmp_path}/control.sock)")
     with pytest.raises(ControlError):
         request(tmp_path / "control.sock", "status")
+
+
+# A client in another process, as an unprivileged user: the system's Python only needs a socket.
+CLIENT = """
+import json, socket, sys
+sock = socket.socket(socket.AF_UNIX)
+try:
+    sock.connect(sys.argv[1])
+except OSError as exc:
+    print(type(exc).__name__)
+    raise SystemExit(0)
+sock.sendall(json.dumps({"cmd": "status"}).encode() + b"\\n")
+print(json.loads(sock.makefile().readline())["ok"])
+"""
+
+
+def as_user(uid: int, gid: int, socket_path: Path) -> str:
+    python = "/usr/bin/python3"  # Debian's: readable by every user, unlike a virtualenv under /root
+    need(Path(python).exists(), f"{python} (Debian package python3)")
+    result = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", python, "-c", CLIENT,
+                             str(socket_path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_control_group_members_may_use_the_socket_and_others_may_not() -> None:
+    """``control_group``: the socket (0660) and the state directory (0750) belong to that group, so its members
+    reach the daemon and other local users do not (clients run as real unprivileged users)."""
+    need_root()
+    need_program("setpriv", "util-linux")
+    group = grp.getgrnam("nogroup")
+    top = Path(tempfile.mkdtemp(prefix="fm-group-"))
+    try:
+        top.chmod(0o755)  # as /var/lib is: anyone may pass through to the state directory's own mode
+        running = Running(top, daemon=", control_group: nogroup")
+        try:
+            sock = running.state / "control.sock"
+            assert os.stat(sock).st_gid == group.gr_gid and stat.S_IMODE(os.stat(sock).st_mode) == 0o660
+            assert os.stat(running.state).st_gid == group.gr_gid
+            assert as_user(65534, group.gr_gid, sock) == "True"  # nobody:nogroup, a member
+            assert as_user(65534, 1, sock) == "PermissionError"  # the same user outside the group
+            running.stop()
+            assert running.proc.returncode == 0
+        finally:
+            if running.proc.poll() is None:
+                running.proc.kill()
+                running.proc.wait()
+    finally:
+        shutil.rmtree(top)
+
+
+def test_an_unknown_control_group_is_a_check_error(tmp_path: Path) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text("daemon: {state_dir: /tmp, control_group: no-such-group-xyz}\nreceivers: {o: {type: log}}\n")
+    result = subprocess.run([sys.executable, "-m", "faultmgr", "check", str(rules)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr  # 2: errors (1 is warnings only)
+    assert "r.yaml:1:42: section 'daemon': control_group: " in result.stdout + result.stderr
+    assert "group 'no-such-group-xyz' does not exist on this machine" in result.stdout + result.stderr
+
+
+def test_an_existing_state_dir_and_log_file_open_to_all_are_tightened(tmp_path: Path) -> None:
+    """Made by hand (or by an older version) with a umask of 022: the daemon takes the access of others away."""
+    (tmp_path / "state").mkdir(mode=0o755)
+    (tmp_path / "state").chmod(0o775)
+    (tmp_path / "out.jsonl").write_text("")
+    (tmp_path / "out.jsonl").chmod(0o666)
+    running = Running(tmp_path)
+    try:
+        running.inject("web1")
+        running.wait_for(lambda: len(running.sent()) == 1, "the page")
+        assert stat.S_IMODE(os.stat(running.state).st_mode) == 0o750
+        assert stat.S_IMODE(os.stat(running.out).st_mode) == 0o640
+        assert "state_dir " + str(running.state) + " was mode 0775; now 0750" in running.stop()
+    finally:
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.wait()

@@ -1,7 +1,7 @@
 """The ``dsi`` parser: process-level security decisions in the style of Ericsson's Distributed Security
 Infrastructure, as HA-OSCAR clusters recorded them.
 
-The line format (documented in docs/security-audit.md) is one record per line of ``key=value`` pairs,
+The line format (documented in docs/plugins/audit.md) is one record per line of ``key=value`` pairs,
 values bare or double-quoted with ``\\"`` and ``\\\\`` escapes::
 
     type=DSI_ACCESS time=1700000000.25 node=n1 subject=httpd subject_uid=48 subject_sid=0x2a

@@ -23,7 +23,7 @@ class Record:
     :param type: the record's type within its format (``SYSCALL``, ``ssh.failed``, ``DSI_ACCESS``).
     :param fields: field name -> value, strings only (normalised names: :data:`NORMALISED_FIELDS`).
     :param time: the time the record claims (seconds since the epoch), if it carries one. Detections do
-        not trust it for their windows (see docs/security-audit.md); it is reported in payloads.
+        not trust it for their windows (see docs/plugins/audit.md); it is reported in payloads.
     :param line: the first raw line of the record, for the event payload (already bounded in length).
     :param count: how many occurrences this record stands for (syslog "message repeated N times").
     """
