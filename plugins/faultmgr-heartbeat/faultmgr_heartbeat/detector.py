@@ -9,6 +9,7 @@ Other components (the VIP takeover's split-brain guard) read the state directly:
     hb.set_status({"role": "standby", "vips": []})   # carried by this node's following beats
     hb.ping_reach()            # (2, 2): ping nodes this node reaches, of those configured (None: not measured)
     hb.ping_reach("head-b")    # (0, 2): what head-b reported in its newest beat
+    hb.arbiter_view()          # (True, {"head-b"}): the arbiter is heard and hears only head-b (None: no arbiter)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 from faultmgr.component import Detector
 from faultmgr.event import Severity
 from faultmgr.runtime import Runtime
+from faultmgr_heartbeat.arbiter import ArbiterView, hears_from_status
 from faultmgr_heartbeat.liveness import Transition
 from faultmgr_heartbeat.node import HeartbeatNode
 from faultmgr_heartbeat.pingnodes import STATUS_KEY, PingNodes, Reach, ReachComparison, reach_from_status
@@ -38,13 +40,17 @@ class NodeDetector(Detector):
     def __init__(self, name: str, settings: BaseHeartbeatSettings, runtime: Runtime) -> None:
         super().__init__(name, settings, runtime)
         self.node = HeartbeatNode(name, settings, self.watched(), runtime.store, self.log,
-                                  self.on_changes, self.on_security)
+                                  self.on_changes, self.on_security, arbiter=self.arbiter_name())
         #: What set_status was last given; the beats carry it plus this node's ping-node reach.
         self._status: dict[str, Any] = {}
 
     @abc.abstractmethod
     def watched(self) -> list[str]:
         """The node names this detector watches."""
+
+    def arbiter_name(self) -> str | None:
+        """The node whose beats are accepted as an arbiter's (not a watched node), if any."""
+        return None
 
     @abc.abstractmethod
     def on_changes(self, changes: list[Transition]) -> None:
@@ -157,9 +163,13 @@ class HeartbeatDetector(NodeDetector):
         self.reach = ReachComparison()
         self._pinger: asyncio.Task[None] | None = None
         self.node.after_evaluate = self.compare_reach
+        self.node.on_arbiter_changes = self.on_arbiter_changes
 
     def watched(self) -> list[str]:
         return list(self.settings.peers)
+
+    def arbiter_name(self) -> str | None:
+        return self.settings.arbiter
 
     async def start(self) -> None:
         await super().start()
@@ -180,7 +190,40 @@ class HeartbeatDetector(NodeDetector):
         if self.ping is not None:
             found["ping"] = {**self.ping.status(), "peers_degraded": sorted(self.reach.degraded),
                              "peers_better": sorted(self.reach.better)}
+        if self.node.arbiter_liveness is not None and self.settings.arbiter is not None:
+            view = self.arbiter_view()
+            seen = self.node.arbiter_liveness.snapshot(time.monotonic())[self.settings.arbiter]
+            hears = hears_from_status(seen["status"])
+            found["arbiter"] = {"node": self.settings.arbiter, "alive": bool(view and view[0]),
+                                "hears": sorted(hears) if hears is not None else None,
+                                "state": seen["state"], "last_seen_ms_ago": seen["last_seen_ms_ago"],
+                                "generation": seen["generation"], "seq": seen["seq"]}
         return found
+
+    # -- the arbiter (an eHB watcher with reply) ----------------------------------------------------
+
+    def arbiter_view(self) -> ArbiterView | None:
+        """``(alive, members it hears)`` of the configured arbiter, ``None`` when there is none. Alive means its
+        newest beat was read within deadtime and carries a view; the members are those it heard alive then."""
+        live, name = self.node.arbiter_liveness, self.settings.arbiter
+        if live is None or name is None:
+            return None
+        hears = hears_from_status(live.peer_status(name))
+        seen = live.last_seen(name)
+        alive = hears is not None and seen is not None and time.monotonic() - seen < self.settings.deadtime
+        return alive, hears or frozenset()
+
+    def on_arbiter_changes(self, changes: list[Transition]) -> None:
+        """Log the arbiter's comings and goings: they are not peer events, but a takeover guarded by the
+        arbiter is refused while it is silent, and the operator should be able to see why."""
+        for change in changes:
+            if change.kind in ("peer.up", "peer.restored"):
+                self.log.info("heartbeat %s: arbiter %s heard (%s)", self.name, change.peer,
+                              self.node.arbiter_liveness.peer_status(change.peer) if self.node.arbiter_liveness
+                              else {})
+            elif change.kind == "peer.dead":
+                self.log.warning("heartbeat %s: arbiter %s silent for deadtime; a takeover that requires it "
+                                 "is refused", self.name, change.peer)
 
     # -- ping nodes (ha.cf's ping, for ipfail) ------------------------------------------------------
 

@@ -4,14 +4,19 @@ The head nodes run the ``heartbeat`` detector with a unicast path whose ``target
 address; the watcher runs ``ehb`` with the same key file and ``members: [head-a, head-b]``. One member
 silent for deadtime is a warning (``ehb.member.dead``); every member dead is critical (``ehb.group.dead``,
 subject = the group), which the shipped rules page for. Any member heard again restores the group.
+
+With ``reply: true`` the watcher is an arbiter (:mod:`faultmgr_heartbeat.arbiter`): it beats back to the
+members, and each beat's status lists the members it hears alive (``{"hears": ["head-a"]}``), updated at
+the evaluation that sees a member come or go.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from faultmgr.event import Severity
 from faultmgr.runtime import Runtime
+from faultmgr_heartbeat.arbiter import HEARS_KEY
 from faultmgr_heartbeat.detector import NodeDetector
 from faultmgr_heartbeat.liveness import DEAD, UP, WARN, Transition
 from faultmgr_heartbeat.settings import EhbSettings
@@ -49,6 +54,30 @@ class EhbDetector(NodeDetector):
         self.group_dead = False
         #: Members reported dead (a late member is still alive for eHB: no event).
         self.dead_members: set[str] = set()
+        #: What the replies say now (None before the first one is set).
+        self.hears: list[str] | None = None
+        if settings.reply:
+            self.node.first_status = {HEARS_KEY: []}
+            self.node.after_evaluate = self.publish_view
+
+    async def start(self) -> None:
+        await super().start()
+        # The first replies say "hears nobody yet" (node.first_status); evaluations update it from there.
+        self.hears = [] if self.settings.reply else None
+
+    def status(self) -> dict[str, Any]:
+        found = super().status()
+        if self.settings.reply:
+            found["hears"] = self.hears
+        return found
+
+    def publish_view(self) -> None:
+        """Carry the members heard alive (up or late, as eHB counts them) in the following replies."""
+        states = self.node.liveness.states()
+        hears = sorted(name for name, state in states.items() if state in (UP, WARN))
+        if hears != self.hears and self.node.sender is not None:
+            self.set_status({HEARS_KEY: hears})
+            self.hears = hears
 
     def watched(self) -> list[str]:
         return list(self.settings.members)

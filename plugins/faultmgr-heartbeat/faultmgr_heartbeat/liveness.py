@@ -208,6 +208,12 @@ class Liveness:
                 return []
             return [path for path, record in peer.paths.items() if self._path_alive(record, now)]
 
+    def last_seen(self, name: str) -> float | None:
+        """When ``name``'s newest accepted beat was read (``None``: never, or not watched)."""
+        with self._lock:
+            peer = self._peers.get(name)
+            return peer.last_seen if peer else None
+
     def peer_status(self, name: str) -> dict[str, Any]:
         """The status dict of the newest beat from ``name`` (empty if none)."""
         with self._lock:

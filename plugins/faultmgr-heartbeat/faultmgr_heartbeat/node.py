@@ -52,11 +52,14 @@ class HeartbeatNode:
     :param peers: the node names watched (cluster peers, or eHB members).
     :param on_changes: called on the event loop with the transitions of each evaluation.
     :param on_security: called on the event loop when a forged-packet burst begins or ends.
+    :param arbiter: the node name of an eHB arbiter whose beats are accepted too. It gets a liveness record
+        of its own (:attr:`arbiter_liveness`), so its transitions never reach ``on_changes``.
     """
 
     def __init__(self, instance: str, settings: BaseHeartbeatSettings, peers: list[str],
                  store: KeyValueStore | None, log: logging.Logger,
-                 on_changes: Callable[[list[Transition]], None], on_security: SecurityHandler) -> None:
+                 on_changes: Callable[[list[Transition]], None], on_security: SecurityHandler,
+                 arbiter: str | None = None) -> None:
         self.instance = instance
         self.settings = settings
         self.peers = peers
@@ -70,6 +73,10 @@ class HeartbeatNode:
         self.grace = settings.stall_grace or 2 * settings.keepalive
         self.paths: list[HeartbeatPath] = build_paths(settings.paths)
         self.liveness = Liveness(peers, [p.name for p in self.paths], self.timing, time.monotonic())
+        self.arbiter = arbiter
+        self.arbiter_liveness = self._arbiter_liveness(time.monotonic())
+        #: Called on the event loop with the arbiter's own transitions (up, dead, ...).
+        self.on_arbiter_changes: Callable[[list[Transition]], None] | None = None
         self.drops = DropCounter()
         self.forged = ForgedBurst(settings.forged_burst, settings.forged_window)
         self.loop_lag = LagMeter(stall_threshold=max(settings.keepalive, self.tick))
@@ -79,6 +86,8 @@ class HeartbeatNode:
         self.receiver: Receiver | None = None
         self.received = 0
         self.own_beats = 0
+        #: Status of the very first beat (an arbiter's empty view: a beat without one would mean "no view").
+        self.first_status: dict[str, Any] = {}
         #: Called on the event loop after every evaluation (the detector compares ping-node reach there).
         self.after_evaluate: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -114,21 +123,38 @@ class HeartbeatNode:
             raise OSError(exc.errno, f"heartbeat path {path.name}: {exc.strerror or exc}") from exc
         # initdead counts from the moment the paths are open.
         self.liveness = Liveness(self.peers, [p.name for p in self.paths], self.timing, time.monotonic())
+        self.arbiter_liveness = self._arbiter_liveness(time.monotonic())
         if isinstance(saved, dict):
             self.liveness.restore_high_water(saved)
+            if self.arbiter_liveness is not None:
+                self.arbiter_liveness.restore_high_water(saved)
         self.receiver = Receiver(self.instance, self.paths, self._handle, self.log, self._reopened)
         self.receiver.start()
-        if self.settings.send:
+        if self.settings.sends():
             self.sender = self._sender(self.keys)
+            self.sender.set_status(self.first_status)
             try:
                 self.sender.start()
             except OSError as exc:
                 # Beats from a thread are better than none: the node stays in the cluster.
                 self.log.error("heartbeat beacon process cannot start (%s); sending from a thread", exc)
                 self.sender = self._sender(self.keys, thread=True)
+                self.sender.set_status(self.first_status)
                 self.sender.start()
         self._task = asyncio.get_running_loop().create_task(self._evaluate_forever(),
                                                             name=f"heartbeat-{self.instance}")
+
+    def _arbiter_liveness(self, now: float) -> Liveness | None:
+        if self.arbiter is None:
+            return None
+        return Liveness([self.arbiter], [p.name for p in self.paths], self.timing, now)
+
+    def high_water(self) -> dict[str, list[int]]:
+        """The replay marks of the peers and of the arbiter, saved across restarts."""
+        marks = self.liveness.high_water()
+        if self.arbiter_liveness is not None:
+            marks.update(self.arbiter_liveness.high_water())
+        return marks
 
     def _sender(self, keys: KeyRing, thread: bool = False) -> Sender | ProcessSender:
         priority = self.settings.realtime_priority if self.settings.realtime else None
@@ -156,7 +182,7 @@ class HeartbeatNode:
         self.sender = self.receiver = None
         for path in self.paths:
             path.close()
-        self._save("peers", self.liveness.high_water())
+        self._save("peers", self.high_water())
 
     # -- receiver thread --------------------------------------------------------------------------
 
@@ -174,7 +200,10 @@ class HeartbeatNode:
             # Our own beat, looped back by broadcast or multicast.
             self.own_beats += 1
             return
-        reason = self.liveness.accept(packet, path.name, now)
+        # The arbiter's beats go through the same replay rules, against a record of their own.
+        liveness = (self.arbiter_liveness if self.arbiter_liveness is not None and packet.node == self.arbiter
+                    else self.liveness)
+        reason = liveness.accept(packet, path.name, now)
         if reason is not None:
             self.drops.count(reason, path.name)
 
@@ -204,13 +233,17 @@ class HeartbeatNode:
                 self.log.exception("heartbeat %s: evaluation failed", self.instance)
             if now - last_save >= SAVE_INTERVAL:
                 last_save = now
-                self._save("peers", self.liveness.high_water())
+                self._save("peers", self.high_water())
 
     def evaluate(self, now: float) -> None:
         """One evaluation: hand transitions and security news to the detector."""
         changes = self.liveness.evaluate(now)
         if changes:
             self.on_changes(changes)
+        if self.arbiter_liveness is not None:
+            news = self.arbiter_liveness.evaluate(now)
+            if news and self.on_arbiter_changes is not None:
+                self.on_arbiter_changes(news)
         started, ended = self.forged.poll(now)
         if started or ended:
             self.on_security(started, ended)

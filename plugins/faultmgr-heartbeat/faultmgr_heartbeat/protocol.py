@@ -45,6 +45,8 @@ _PREFIX = struct.Struct("!4sBB")  # magic, version, key_len
 _NUMBERS = struct.Struct("!QQqH")  # generation, seq, sent_ns, status length
 #: The smallest packet that can be complete: one-byte key id and node name, empty status.
 MIN_PACKET = _PREFIX.size + 1 + 1 + 1 + _NUMBERS.size + MAC_SIZE
+#: Everything but the status in the largest packet (longest key id and node name): what a status must leave.
+MAX_HEADER = _PREFIX.size + MAX_KEY_ID + 1 + MAX_NODE + _NUMBERS.size + MAC_SIZE
 
 
 class ProtocolError(Exception):

@@ -21,6 +21,7 @@ A rule file declares, for example::
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Annotated, Literal
 
@@ -28,6 +29,8 @@ from pydantic import Field, field_validator, model_validator
 
 from faultmgr.config.settings import PluginSettings
 from faultmgr.config.types import Duration, SecretFile
+from faultmgr_heartbeat.arbiter import HEARS_KEY
+from faultmgr_heartbeat.protocol import MAX_HEADER, MAX_PACKET
 
 HEARTBEAT_PORT = 694  # Heartbeat's registered port (ha-cluster)
 
@@ -135,6 +138,10 @@ class BaseHeartbeatSettings(PluginSettings):
     def _node(cls, value: str) -> str:
         return wire_name(value)
 
+    def sends(self) -> bool:
+        """Does this node send beats? (An eHB watcher that replies to its members does.)"""
+        return self.send
+
     @model_validator(mode="after")
     def _timing(self) -> BaseHeartbeatSettings:
         if not self.keepalive < self.warntime < self.deadtime:
@@ -164,11 +171,26 @@ class HeartbeatSettings(BaseHeartbeatSettings):
     ping_timeout: Duration = Field(0.5, gt=0, description="time each ping node has to answer in one round")
     ping_lost_after: int = Field(2, ge=1, description="unanswered rounds in a row before a ping node counts as lost "
                                                       "(it counts as reached again at its first answer)")
+    arbiter: str | None = Field(
+        None, description="node name of an eHB watcher that replies (its `reply: true`): its authenticated beats say "
+                          "which heads it hears, for the VIP guard's require_arbiter. It is not a peer: no "
+                          "heartbeat.peer.* events for it; its view is in status (`arbiter`)")
 
     @field_validator("peers")
     @classmethod
     def _peers(cls, value: list[str]) -> list[str]:
         return [wire_name(name) for name in value]
+
+    @field_validator("arbiter")
+    @classmethod
+    def _arbiter(cls, value: str | None) -> str | None:
+        return None if value is None else wire_name(value)
+
+    @model_validator(mode="after")
+    def _arbiter_apart(self) -> HeartbeatSettings:
+        if self.arbiter is not None and (self.arbiter in self.peers or self.arbiter == self.node):
+            raise ValueError(f"arbiter {self.arbiter!r} must be neither this node nor one of its peers")
+        return self
 
 
 class EhbSettings(BaseHeartbeatSettings):
@@ -177,11 +199,33 @@ class EhbSettings(BaseHeartbeatSettings):
     group: str | None = Field(None, description="group name, the subject of ehb.group.* (default: instance name)")
     members: list[str] = Field(min_length=1, description="names of the nodes in the group (head-a, head-b)")
     send: bool = Field(False, description="send beats too (a watcher normally only listens)")
+    reply: bool = Field(
+        False, description="arbiter: send authenticated beats back to the members (implies send; give the udp "
+                           "path the members' addresses as targets) whose status lists the members this watcher "
+                           "hears alive (`hears`); heads naming this node as their heartbeat `arbiter` ask it "
+                           "before a takeover")
 
     @field_validator("members")
     @classmethod
     def _members(cls, value: list[str]) -> list[str]:
         return [wire_name(name) for name in value]
+
+    @model_validator(mode="after")
+    def _reply_fits(self) -> EhbSettings:
+        if not self.reply:
+            return self
+        if all(isinstance(p, UdpPathSettings) and not p.targets for p in self.paths):
+            raise ValueError("reply needs somewhere to send: targets (the members' addresses) on a udp path, "
+                             "or a bcast, mcast or serial path")
+        # The view travels in one beat: with every member heard it must still fit in a packet.
+        room = MAX_PACKET - MAX_HEADER
+        if len(json.dumps({HEARS_KEY: self.members}, separators=(",", ":")).encode()) > room:
+            raise ValueError(f"reply: the names of {len(self.members)} members do not fit in one beat "
+                             f"({room} bytes for the status)")
+        return self
+
+    def sends(self) -> bool:
+        return self.send or self.reply
 
 
 def wire_name(name: str) -> str:
