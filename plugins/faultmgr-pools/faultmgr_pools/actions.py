@@ -39,7 +39,8 @@ def directory_for(runtime: Runtime) -> PoolDirectory:
     except TypeError:  # a config object that takes no weak reference: no sharing, still correct
         directory = None
     if directory is not None:
-        return directory
+        # An action left running across a reload (its settings did not change) acts on the pools in force.
+        return directory.current()
     raw = (getattr(config, "sections", None) or {}).get("pools")
     pools = raw if isinstance(raw, PoolsModel) else PoolsModel.model_validate(raw or {})
     directory = PoolDirectory(pools, runtime.store, runtime.emit, runtime.clock.now, dry_run=runtime.dry_run)

@@ -15,7 +15,7 @@ from typing import Any
 from faultmgr.runtime import Runtime
 from faultmgr_pools.actions import directory_for
 from faultmgr_pools.backend import BackendError, ServerState
-from faultmgr_pools.controller import PoolController, Report
+from faultmgr_pools.controller import JOINING, RETIRING, PoolController, Report
 from faultmgr_pools.health import health_check
 from faultmgr_pools.model import MAX_WEIGHT, Pool
 from faultmgr_pools.nodes import PoolDirectory, PoolError, add_server, drain_server
@@ -123,8 +123,12 @@ def _server_row(controller: PoolController, name: str, state: ServerState | None
     target = controller.target(name)
     if pool.sorry is not None and name == pool.sorry.name:
         role = "sorry"
+    elif override and override.get(JOINING):
+        role = "joining"  # new in the rule file, held out until its health check passes
     elif declared is not None:
         role = "standby" if declared.standby else "real"
+    elif override and override.get(RETIRING):
+        role = "retiring"  # gone from the rule file, being drained
     else:
         role = "added" if target is not None else "undeclared"  # undeclared: HAProxy's own servers
     address = target.address if target else state.address if state else None

@@ -25,6 +25,10 @@ from faultmgr_pools.reconcile import Wanted, apply, plan
 #: Source of the ``pool.quorum.*`` events (one per process, so a recovery always matches its failure).
 EVENT_SOURCE = "pools"
 _QUORUM_KEY = "!quorum"
+#: The rule file's servers as last reconciled (name -> [address, port]): what a reload is compared with.
+_DECLARED_KEY = "!declared"
+#: Override marks of servers in transit after a rule-file change (see :mod:`faultmgr_pools.rulefile`).
+RETIRING, JOINING = "retiring", "joining"
 
 log = logging.getLogger("faultmgr.pools")
 
@@ -77,6 +81,8 @@ class PoolController:
         self.emit = emit
         self.now = now
         self.lock = asyncio.Lock()
+        #: Set when a newer config's controller took over this pool: it then leaves the rule-file record alone.
+        self.stale = False
 
     # -- overrides -------------------------------------------------------------------------------------
 
@@ -108,6 +114,19 @@ class PoolController:
             else:
                 self.store.set(self.namespace, name, value)
             return await self._reconcile()
+
+    async def clear_mark(self, name: str, mark: str) -> Report | None:
+        """Clear the override of ``name`` if it still carries ``mark`` (nobody changed it meanwhile), then
+        reconcile; ``None`` when it no longer does."""
+        async with self.lock:
+            if not self.overrides().get(name, {}).get(mark):
+                return None
+            self.store.delete(self.namespace, name)
+            return await self._reconcile()
+
+    def in_transit(self, mark: str) -> dict[str, dict[str, Any]]:
+        """The overrides carrying ``mark`` (:data:`RETIRING` or :data:`JOINING`)."""
+        return {name: value for name, value in self.overrides().items() if value.get(mark)}
 
     # -- desired state -------------------------------------------------------------------------------------
 
@@ -155,17 +174,20 @@ class PoolController:
             return await self._reconcile()
 
     async def _reconcile(self) -> Report:
+        if not self.dry_run:
+            await self.backend.ensure()
+        before = await self.backend.servers()
+        if not self.stale:
+            self._follow_rule_file(before)
         wanted, serving, sorry_on = self.wanted()
         if isinstance(self.backend, IpvsPoolBackend):
             self.backend.names = {self.backend.key(w.target): w.target.name for w in wanted}
         if self.dry_run:
-            changes = plan(self.backend, wanted, await self.backend.servers(), self.known(),
-                           self.pool.backend.prune)
+            changes = plan(self.backend, wanted, before, self.known(), self.pool.backend.prune)
             report = Report([f"would {c}" for c in changes], [], serving, self.pool.quorum, sorry_on)
             self._quorum_event(report)
             return report
-        await self.backend.ensure()
-        changes = plan(self.backend, wanted, await self.backend.servers(), self.known(), self.pool.backend.prune)
+        changes = plan(self.backend, wanted, before, self.known(), self.pool.backend.prune)
         errors = await apply(self.backend, changes)
         for change in changes:
             log.info("pool %s: %s", self.name, change)
@@ -174,6 +196,48 @@ class PoolController:
         report.serving = self._serving(live) if live is not None else self._serving(await self.backend.servers())
         self._quorum_event(report)
         return report
+
+    def _follow_rule_file(self, live: list[ServerState]) -> None:
+        """Compare the rule file's servers with the ones last reconciled to, and mark the difference.
+
+        A real server gone from the file but still in the load balancer keeps serving as it is, marked
+        :data:`RETIRING` (with its address, as it is no longer declared): it waits for a drain, never a plain
+        removal. A new one that is not in the load balancer yet is held out, marked :data:`JOINING`, until its
+        health check passes. A retiring server back in the file is restored at once; a joining one gone
+        again is forgotten. Nothing is marked the first time (no record yet): that is a fresh start.
+        """
+        declared: dict[str, list[Any]] = {s.name: [s.address, self.pool.port_of(s)] for s in self.pool.servers}
+        record: dict[str, list[Any]] | None = self.store.get(self.namespace, _DECLARED_KEY)
+        if record != declared:
+            self.store.set(self.namespace, _DECLARED_KEY, declared)
+        overrides = self.overrides()
+        for name, value in overrides.items():
+            if value.get(RETIRING) and name in declared:
+                log.info("pool %s: %s is back in the rule file: restored, its drain is called off", self.name, name)
+                self.store.delete(self.namespace, name)
+            elif value.get(JOINING) and name not in declared:
+                log.info("pool %s: %s left the rule file before it joined", self.name, name)
+                self.store.delete(self.namespace, name)
+        if record is None or record == declared:
+            return
+        have = {self.backend.state_key(state): state for state in live}
+        keys = {self.backend.key(Target(n, a, p)) for n, (a, p) in declared.items()}
+        for name, (address, port) in record.items():
+            state = have.get(self.backend.key(Target(name, address, port)))
+            if name in declared or name in overrides or state is None or self.backend.state_key(state) in keys:
+                continue  # still declared, already changed by hand, not in the table, or renamed (same IPVS key)
+            weight = state.weight if state.state in ("ready", "down") else 0
+            log.info("pool %s: %s left the rule file: it keeps weight %d until drained", self.name, name, weight)
+            self.store.set(self.namespace, name, {RETIRING: True, "since": self.now(), "weight": weight,
+                                                  "address": address, "port": port})
+        for server in self.pool.servers:
+            target = Target(server.name, *declared[server.name])
+            if (server.name in record or server.standby or server.name in overrides
+                    or self.backend.key(target) in have):
+                continue
+            log.info("pool %s: %s is new in the rule file: held out until its health check passes",
+                     self.name, server.name)
+            self.store.set(self.namespace, server.name, {JOINING: True, "removed": True})
 
     def _serving(self, live: list[ServerState]) -> int:
         sorry = self.pool.sorry.name if self.pool.sorry else None

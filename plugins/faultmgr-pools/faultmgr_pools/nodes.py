@@ -12,6 +12,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from faultmgr.store import KeyValueStore
 from faultmgr_pools.backend import Target
@@ -46,13 +47,16 @@ class DrainResult:
 
 
 async def drain_server(controller: PoolController, server: str, timeout: float | None = None,
-                       poll: float = 0.2) -> DrainResult:
+                       poll: float = 0.2, mark: dict[str, Any] | None = None) -> DrainResult:
     """Quiesce ``server``, wait for its active connections to end (at most ``timeout``, default the pool's
-    ``drain_timeout``), then remove it from the pool."""
+    ``drain_timeout``), then remove it from the pool. ``mark`` is kept in both overrides written on the way
+    (a reload's drain of a server gone from the rule file marks them ``retiring``)."""
     target = controller.target(server)
     if target is None:
         raise UnknownServer(f"pool {controller.name} has no server {server!r}")
-    address = {} if controller.pool.server(server) else {"address": target.address, "port": target.port}
+    address: dict[str, Any] = {} if controller.pool.server(server) else {"address": target.address,
+                                                                        "port": target.port}
+    address.update(mark or {})
     await controller.override(server, {"weight": 0, **address})
     limit = controller.pool.drain_timeout if timeout is None else timeout
     started = time.monotonic()
@@ -90,20 +94,28 @@ async def add_server(controller: PoolController, server: str, *, weight: int | N
     within ``timeout`` (the pool is then unchanged).
     """
     target = _new_target(controller, server, address, port)
-    passes, started = 0, time.monotonic()
-    while passes < rise:
-        result = (check or tcp_check)(target)
-        healthy = await result if inspect.isawaitable(result) else result
-        passes = passes + 1 if healthy else 0
-        if passes >= rise:
-            break
-        if time.monotonic() - started >= timeout:
-            return None
-        await asyncio.sleep(interval)
+    if not await wait_healthy(target, check, rise, interval, timeout):
+        return None
     value: dict[str, object] = {"weight": controller.declared_weight(server) if weight is None else weight}
     if controller.pool.server(server) is None:
         value.update(address=target.address, port=target.port)
     return await controller.override(server, value)
+
+
+async def wait_healthy(target: Target, check: HealthCheck | None = None, rise: int = 1, interval: float = 0.5,
+                       timeout: float = 30.0) -> bool:
+    """True once ``check`` (default :func:`tcp_check`) has passed ``rise`` times in a row; false when that
+    did not happen within ``timeout`` seconds."""
+    passes, started = 0, time.monotonic()
+    while True:
+        result = (check or tcp_check)(target)
+        healthy = await result if inspect.isawaitable(result) else result
+        passes = passes + 1 if healthy else 0
+        if passes >= rise:
+            return True
+        if time.monotonic() - started >= timeout:
+            return False
+        await asyncio.sleep(interval)
 
 
 def _new_target(controller: PoolController, server: str, address: str | None, port: int | None) -> Target:
@@ -131,6 +143,8 @@ class PoolDirectory:
         self.now = now
         self.dry_run = dry_run
         self._controllers: dict[str, PoolController] = {}
+        #: The directory of the config that replaced this one (set by the daemon's reload).
+        self.successor: PoolDirectory | None = None
 
     def controller(self, name: str) -> PoolController:
         """The controller of pool ``name`` (``KeyError`` when the section does not declare it)."""
@@ -138,7 +152,22 @@ class PoolDirectory:
             pool = self.pools.pools[name]
             self._controllers[name] = PoolController(name, pool, store=self.store, emit=self.emit, now=self.now,
                                                      dry_run=self.dry_run)
+            self._controllers[name].stale = self.successor is not None
         return self._controllers[name]
+
+    def supersede(self, successor: PoolDirectory) -> None:
+        """A reload put ``successor``'s config in force: this directory's controllers must no longer judge
+        what the rule file added or removed (their rule file is the old one)."""
+        self.successor = successor
+        for controller in self._controllers.values():
+            controller.stale = True
+
+    def current(self) -> PoolDirectory:
+        """The directory of the config in force: this one, or the last of its successors."""
+        directory = self
+        while directory.successor is not None:
+            directory = directory.successor
+        return directory
 
     async def reconcile_all(self) -> dict[str, Report]:
         """Reconcile every pool (start, reload)."""

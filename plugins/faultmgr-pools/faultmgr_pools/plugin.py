@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -16,8 +18,11 @@ from faultmgr.plugin.registry import TypeRegistry
 from faultmgr_pools.actions import AddAction, PoolAction, QuiesceAction, RemoveAction, ReweightAction
 from faultmgr_pools.cli import pool_group
 from faultmgr_pools.control import COMMANDS, directory_of
-from faultmgr_pools.controller import Report
+from faultmgr_pools.controller import PoolController, Report
+from faultmgr_pools.health import health_check
 from faultmgr_pools.model import PoolsModel
+from faultmgr_pools.nodes import PoolDirectory
+from faultmgr_pools.rulefile import WHO, Journal, Transitions
 
 log = logging.getLogger("faultmgr.pools")
 #: Reconciliations in flight (the event loop keeps only weak references to tasks).
@@ -56,12 +61,40 @@ def faultmgr_validate_config(config: Any) -> list[str] | None:
     return problems or None
 
 
+@dataclass
+class _Following:
+    """Per daemon: the pools directory in force and the drains and joins of rule-file changes."""
+
+    directory: PoolDirectory | None = None
+    transitions: Transitions = field(default_factory=Transitions)
+
+
+_following: weakref.WeakKeyDictionary[Any, _Following] = weakref.WeakKeyDictionary()
+
+
+def _journal(daemon: Any) -> Journal:
+    def record(action: str, controller: PoolController, server: str, detail: str) -> None:
+        journal = getattr(daemon, "journal", None)
+        if journal is not None:
+            journal.record_control(WHO, action, f"pool {controller.name}/{server}", detail, daemon.clock.now())
+
+    return record
+
+
 def reconcile_in_background(daemon: Any) -> asyncio.Task[dict[str, Report]] | None:
-    """Start reconciling every declared pool to the daemon's config; errors are logged, never raised."""
+    """Start reconciling every declared pool to the daemon's config, then drain the real servers the rule
+    file no longer has and let in the new ones once healthy; errors are logged, never raised."""
     config = getattr(daemon, "config", None)
     if not isinstance(getattr(config, "sections", {}).get("pools"), PoolsModel):
         return None
     directory = directory_of(daemon)
+    following = _following.setdefault(daemon, _Following())
+    # Drains and joins of the previous config act through its controllers: call them off before anything
+    # reconciles the new one; they resume below on the new controllers, where the store's marks left them.
+    following.transitions.stop()
+    if following.directory is not None and following.directory is not directory:
+        following.directory.supersede(directory)
+    following.directory = directory
 
     async def reconcile() -> dict[str, Report]:
         reports: dict[str, Report] = {}
@@ -73,6 +106,9 @@ def reconcile_in_background(daemon: Any) -> asyncio.Task[dict[str, Report]] | No
                 continue
             for line in report.errors:
                 log.error("pool %s: %s", name, line)
+        if following.directory is directory:  # not replaced by another reload meanwhile
+            following.transitions.resume(directory, _journal(daemon),
+                                         lambda server: health_check(daemon, server, None))
         return reports
 
     task = asyncio.get_running_loop().create_task(reconcile(), name="faultmgr-pools reconcile")
@@ -89,8 +125,17 @@ def faultmgr_startup(daemon: Any) -> None:
 
 @hookimpl
 def faultmgr_reloaded(daemon: Any, changed: list[str]) -> None:
-    """A reload may have added, removed or reweighted servers: reconcile every pool again."""
+    """A reload may have added, removed or reweighted servers: reconcile every pool again; removed servers
+    are drained first, new ones wait for their health check."""
     reconcile_in_background(daemon)
+
+
+@hookimpl
+def faultmgr_shutdown(daemon: Any) -> None:
+    """Call off the drains and joins in flight (their marks are durable: the next start resumes them)."""
+    following = _following.pop(daemon, None)
+    if following is not None:
+        following.transitions.stop()
 
 
 @hookimpl
