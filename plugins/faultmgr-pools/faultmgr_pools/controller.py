@@ -198,46 +198,52 @@ class PoolController:
         return report
 
     def _follow_rule_file(self, live: list[ServerState]) -> None:
-        """Compare the rule file's servers with the ones last reconciled to, and mark the difference.
+        """Compare the servers the rule file puts in service with the ones last reconciled to, and mark the
+        difference.
 
-        A real server gone from the file but still in the load balancer keeps serving as it is, marked
-        :data:`RETIRING` (with its address, as it is no longer declared): it waits for a drain, never a plain
-        removal. A new one that is not in the load balancer yet is held out, marked :data:`JOINING`, until its
-        health check passes. A retiring server back in the file is restored at once; a joining one gone
-        again is forgotten. Nothing is marked the first time (no record yet): that is a fresh start.
+        A real server gone from the file (or made ``standby``) but still in the load balancer keeps serving as
+        it is, marked :data:`RETIRING` (with its address when it is no longer declared): it waits for a drain,
+        never a plain removal. A new one (or one no longer ``standby``) that is not in the load balancer yet is
+        held out, marked :data:`JOINING`, until its health check passes. A retiring server back in service in
+        the file is restored at once; a joining one gone again is forgotten. A server with an override of
+        another kind is left to it (an alert or an operator manages it). Nothing is marked the first time
+        (no record yet): that is a fresh start.
         """
-        declared: dict[str, list[Any]] = {s.name: [s.address, self.pool.port_of(s)] for s in self.pool.servers}
+        in_service: dict[str, list[Any]] = {s.name: [s.address, self.pool.port_of(s)]
+                                             for s in self.pool.servers if not s.standby}
         record: dict[str, list[Any]] | None = self.store.get(self.namespace, _DECLARED_KEY)
-        if record != declared:
-            self.store.set(self.namespace, _DECLARED_KEY, declared)
+        if record != in_service:
+            self.store.set(self.namespace, _DECLARED_KEY, in_service)
         overrides = self.overrides()
         for name, value in overrides.items():
-            if value.get(RETIRING) and name in declared:
+            if value.get(RETIRING) and name in in_service:
                 log.info("pool %s: %s is back in the rule file: restored, its drain is called off", self.name, name)
                 self.store.delete(self.namespace, name)
-            elif value.get(JOINING) and name not in declared:
+            elif value.get(JOINING) and name not in in_service:
                 log.info("pool %s: %s left the rule file before it joined", self.name, name)
                 self.store.delete(self.namespace, name)
-        if record is None or record == declared:
+        if record is None or record == in_service:
             return
         have = {self.backend.state_key(state): state for state in live}
-        keys = {self.backend.key(Target(n, a, p)) for n, (a, p) in declared.items()}
+        keys = {self.backend.key(Target(s.name, s.address, self.pool.port_of(s))) for s in self.pool.servers
+                if s.name not in record}
         for name, (address, port) in record.items():
             state = have.get(self.backend.key(Target(name, address, port)))
-            if name in declared or name in overrides or state is None or self.backend.state_key(state) in keys:
-                continue  # still declared, already changed by hand, not in the table, or renamed (same IPVS key)
+            if name in in_service or name in overrides or state is None or self.backend.state_key(state) in keys:
+                continue  # still in service, managed by an override, not in the table, or renamed (IPVS key)
             weight = state.weight if state.state in ("ready", "down") else 0
-            log.info("pool %s: %s left the rule file: it keeps weight %d until drained", self.name, name, weight)
-            self.store.set(self.namespace, name, {RETIRING: True, "since": self.now(), "weight": weight,
-                                                  "address": address, "port": port})
-        for server in self.pool.servers:
-            target = Target(server.name, *declared[server.name])
-            if (server.name in record or server.standby or server.name in overrides
-                    or self.backend.key(target) in have):
+            mark: dict[str, Any] = {RETIRING: True, "since": self.now(), "weight": weight}
+            if self.pool.server(name) is None:
+                mark.update(address=address, port=port)
+            log.info("pool %s: %s %s: it keeps weight %d until drained", self.name, name,
+                     "left the rule file" if self.pool.server(name) is None else "is standby now", weight)
+            self.store.set(self.namespace, name, mark)
+        for name, (address, port) in in_service.items():
+            if name in record or name in overrides or self.backend.key(Target(name, address, port)) in have:
                 continue
             log.info("pool %s: %s is new in the rule file: held out until its health check passes",
-                     self.name, server.name)
-            self.store.set(self.namespace, server.name, {JOINING: True, "removed": True})
+                     self.name, name)
+            self.store.set(self.namespace, name, {JOINING: True, "removed": True})
 
     def _serving(self, live: list[ServerState]) -> int:
         sorry = self.pool.sorry.name if self.pool.sorry else None

@@ -16,7 +16,11 @@ import pytest
 from daemon_lab import FAULTMGR
 from faultmgr_pools.backend import ServerState, Target
 from faultmgr_pools.haproxy import HaproxyPoolBackend
-from faultmgr_pools.model import HaproxyBackend
+from faultmgr_pools.model import HaproxyBackend, PoolsModel
+from faultmgr_pools.nodes import PoolDirectory
+from faultmgr_pools.rulefile import Transitions
+
+from faultmgr.store import KeyValueStore
 
 CONFIG = """\
 daemon:
@@ -131,6 +135,65 @@ async def test_reload_drains_a_removed_server_and_admits_a_new_one_after_its_pro
     assert any(r[3].startswith("passed probe probes/web3 (http) 2 time(s)") for r in adds), adds
     log = run.log.read_text()
     assert "web1 left the rule file" in log and "web3 is new in the rule file" in log, log
+
+
+async def test_a_server_put_back_in_the_rule_file_during_its_drain_is_restored(
+        haproxy_factory: Any, real_servers: Any, traffic_client: Any) -> None:
+    """The plugin's reload sequence, step by step, on a real HAProxy: each reload makes a new directory that
+    supersedes the last one, calls the drains in flight off, reconciles, and resumes what is marked."""
+    ports = {n: s.port for n, s in real_servers.items()}
+    proxy = haproxy_factory({"web1": ports["web1"], "web2": ports["web2"]})
+    backend = HaproxyPoolBackend(HaproxyBackend(type="haproxy", socket=proxy.socket, backend="web"))
+    store, transitions = KeyValueStore.memory(), Transitions()
+    journal: list[tuple[str, str, str]] = []
+
+    def record(action: str, controller: Any, server: str, detail: str) -> None:
+        journal.append((action, server, detail))
+
+    def no_probe(server: str) -> Any:
+        raise AssertionError(f"{server}: nothing joins in this test")
+    web1 = Target("web1", "127.0.0.1", ports["web1"])
+    loaded: list[PoolDirectory] = []
+
+    async def reload(names: list[str]) -> list[str]:
+        directory = PoolDirectory(PoolsModel.model_validate({"web": {
+            "backend": {"type": "haproxy", "socket": str(proxy.socket), "backend": "web"},
+            "drain_timeout": "30s",
+            "servers": [{"name": n, "address": "127.0.0.1", "port": ports[n], "weight": 10} for n in names]}}),
+            store)
+        transitions.stop()
+        if loaded:
+            loaded[-1].supersede(directory)
+        loaded.append(directory)
+        report = await directory.controller("web").reconcile()
+        transitions.resume(directory, record, no_probe)
+        return report.changes
+
+    async def weight_of(name: str) -> int | None:
+        state = await backend.find(Target(name, "127.0.0.1", ports[name]))
+        return None if state is None else state.weight
+
+    assert await reload(["web1", "web2"]) == []
+    async with traffic_client(proxy.port) as client:
+        await client.wait_for("web1")
+        await client.hold(backend, web1, count=6, seconds=4)  # keeps web1's drain waiting
+        assert await reload(["web2"]) == [], "web1 left the file: it keeps serving until its drain starts"
+        assert set(transitions.tasks) == {("web", "web1")}
+        deadline = time.monotonic() + 30
+        while await weight_of("web1") != 0:
+            assert time.monotonic() < deadline, "web1 was not quiesced"
+            await asyncio.sleep(0.02)
+        assert await reload(["web1", "web2"]) == ["weight web1 weight 10"]
+        assert transitions.tasks == {}, "the drain of a server back in the file goes on"
+        assert "web1" in await client.held()
+        await asyncio.sleep(0.5)  # the called-off drain would have removed web1 by now
+        assert await weight_of("web1") == 10 and loaded[-1].controller("web").overrides() == {}
+        served = client.answers["web1"]
+        await client.wait_for("web1")
+        assert client.answers["web1"] > served
+    assert client.failures == []
+    assert [row[:2] for row in journal] == [("pool.drain", "web1")], journal
+    assert journal[0][2].startswith("started: removed from the rule file"), journal
 
 
 async def _absent(read: Any, name: str) -> bool:

@@ -6,6 +6,7 @@ reads the table back twice: with pyroute2 directly and with ``ipvsadm -Ln`` as a
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import subprocess
@@ -18,8 +19,11 @@ import pytest
 from faultmgr_pools.actions import AddAction, QuiesceAction, RemoveAction, ReweightAction
 from faultmgr_pools.backend import BackendError, Target
 from faultmgr_pools.controller import PoolController
+from faultmgr_pools.health import HealthCheck
 from faultmgr_pools.ipvs import IpvsPoolBackend
 from faultmgr_pools.model import PoolsModel
+from faultmgr_pools.nodes import PoolDirectory
+from faultmgr_pools.rulefile import join, retire
 from prereq import need, need_program
 from pyroute2 import AsyncIPVS, IPVSService
 
@@ -265,6 +269,47 @@ async def test_overrides_survive_a_restart_and_scheduler_changes_in_place() -> N
     scheduler, _ = ipvsadm_table()
     assert scheduler == "wlc"
     assert await weights() == {"rs1": 5, "rs2": 0}, "the open alert's quiesce must survive the restart"
+
+
+async def test_rule_file_edits_drain_the_removed_server_and_hold_the_new_one_until_healthy() -> None:
+    """IPVS prunes what the pool does not know (``prune`` defaults to true): a server gone from the rule file
+    must still wait for its drain, and a new one for its health check."""
+    store = KeyValueStore.memory()
+    first = PoolDirectory(pools(), store)
+    await first.controller("web").reconcile()
+    assert await weights() == {"rs1": 5, "rs2": 3}
+    # The reload: rs2 is gone from the file, rs3 (now a plain real server) and rs4 are new.
+    second = PoolDirectory(pools(servers=[{"name": "rs1", "address": ADDRESSES["rs1"], "weight": 5},
+                                          {"name": "rs3", "address": ADDRESSES["rs3"], "weight": 2},
+                                          {"name": "rs4", "address": "10.9.0.5", "weight": 4}]), store)
+    first.supersede(second)
+    controller = second.controller("web")
+    assert (await controller.reconcile()).changes == []
+    assert await weights() == {"rs1": 5, "rs2": 3}, "rs2 must not be pruned before it is drained"
+    assert controller.overrides()["rs2"]["retiring"] and controller.overrides()["rs3"]["joining"]
+
+    drained = await retire(controller, "rs2")
+    assert drained.drained and drained.report.changes == ["remove rs2"]
+    assert await weights() == {"rs1": 5} and "rs2" not in controller.overrides()
+
+    joined = await join(controller, "rs3", HealthCheck("TCP check", rise=2, interval=0.05))
+    assert joined is not None and joined.changes == ["add rs3 weight 2"]
+    assert await weights() == {"rs1": 5, "rs3": 2}
+    # rs4's address is not on the guest: nothing answers it, so it stays out.
+    waiting = asyncio.create_task(join(controller, "rs4", HealthCheck("TCP check", rise=1, interval=0.05,
+                                                                      timeout=0.2)))
+    await asyncio.sleep(1.0)
+    assert not waiting.done() and await weights() == {"rs1": 5, "rs3": 2}
+    waiting.cancel()
+    # The next reload drops rs4 (still held: its hold is forgotten) and brings rs2 back: it is out of the
+    # table by now, so it is a new server again and waits for its own health check.
+    third = PoolDirectory(pools(servers=[{"name": "rs1", "address": ADDRESSES["rs1"], "weight": 5},
+                                         {"name": "rs2", "address": ADDRESSES["rs2"], "weight": 3},
+                                         {"name": "rs3", "address": ADDRESSES["rs3"], "weight": 2}]), store)
+    second.supersede(third)
+    assert (await third.controller("web").reconcile()).changes == []
+    assert await weights() == {"rs1": 5, "rs3": 2}
+    assert third.controller("web").overrides() == {"rs2": {"joining": True, "removed": True}}
 
 
 async def test_udp_service_and_missing_module_errors() -> None:
