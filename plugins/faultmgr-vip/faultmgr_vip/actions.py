@@ -28,6 +28,7 @@ from faultmgr_vip.announce import Announcer, arp_probe, mac_bytes
 from faultmgr_vip.guard import (
     CircuitBreaker,
     PeerWatcher,
+    arbiter_agrees,
     isolated_here,
     peer_dead_on_all_paths,
     peer_isolated,
@@ -36,12 +37,19 @@ from faultmgr_vip.guard import (
 )
 from faultmgr_vip.settings import ReleaseSettings, TakeoverSettings
 
+#: How often a takeover refused by the arbiter looks at its view again (a read of memory, no traffic).
+ARBITER_POLL = 0.1
+
 
 class VipTakeover(Action):
     """Adds the address to the interface and announces it, after the split-brain guard agrees.
 
     Holding already is success (the address is re-announced, nothing else). When the alert resolves (the
     peer is back) a standby with ``auto_failback`` releases the address so the preferred node can have it.
+
+    With ``require_arbiter`` a takeover the arbiter refused (it still hears the peer, or is not heard) keeps
+    watching its view while the peer stays dead on every path, and takes over once the arbiter agrees: the
+    alert fires once, but the primary may die for good after a split brain that was refused.
 
     With ``connectivity_failover`` (Heartbeat's ipfail) a node that lost ping nodes while its live peer reaches
     them all releases the address when its alert fires, and the preferred node (with ``auto_failback``) claims
@@ -60,6 +68,9 @@ class VipTakeover(Action):
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresher: asyncio.Task[None] | None = None
+        self._arbiter_watch: asyncio.Task[None] | None = None
+        #: Set by the guard when the arbiter (not other evidence) refused the last takeover.
+        self._arbiter_refused = False
         self._announcer_cache: Announcer | None = None
         self._state: dict[str, Any] = {"held": None, "last_change": None, "last_refusal": None,
                                        "announcements": 0}
@@ -115,13 +126,18 @@ class VipTakeover(Action):
         async with self._lock:
             peer = self.settings.peer or alert.labels.get("peer") or alert.subject
             if resolved:
+                self._stop_arbiter_watch()
                 if self._state.pop("released_for_connectivity", None):
                     return await self._connectivity_back()
                 return await self._on_peer_back()
             isolated = self._isolated_here(peer)
             if isolated:
                 return await self._release_for_connectivity(isolated)
-            return await self.take_over(peer=peer)
+            result = await self.take_over(peer=peer)
+            if not result.ok and self._arbiter_refused:
+                self._watch_arbiter(peer)
+                result.detail += "; watching the arbiter while the peer stays dead"
+            return result
 
     async def take_over(self, peer: str | None = None, guarded: bool = True) -> ActionResult:
         """The takeover itself: guard, fence, add, announce. Safe to repeat.
@@ -162,7 +178,8 @@ class VipTakeover(Action):
         self.breaker.record()
         self._mark(True)
         self._start_refresh()
-        evidence = self._state.get("connectivity_evidence") if guarded else None
+        evidence = (self._state.get("connectivity_evidence") or self._state.get("arbiter_evidence")
+                    if guarded else None)
         return ActionResult(True, f"took over {self.vip} on {self.settings.interface}"
                                   + (f" after fencing {peer}" if fence_detail else "")
                                   + (f" ({evidence})" if evidence else ""),
@@ -239,7 +256,8 @@ class VipTakeover(Action):
 
     async def _guard(self, peer: str | None) -> str | None:
         """The reason to refuse takeover, or ``None`` when the evidence says go."""
-        self._state["connectivity_evidence"] = None
+        self._state["connectivity_evidence"] = self._state["arbiter_evidence"] = None
+        self._arbiter_refused = False
         if self.settings.require_peer_dead_on_all_paths:
             name = self.settings.heartbeat_detector or ""
             watcher = self.runtime.component("detector", name)
@@ -253,12 +271,74 @@ class VipTakeover(Action):
                 self._state["connectivity_evidence"] = because if dead else None
             if not dead:
                 return f"split-brain guard: {why}"
+            if self.settings.require_arbiter and not self._state["connectivity_evidence"]:
+                # Dead on every path here may be only the link between the heads: ask the third node.
+                # ipfail's evidence is not asked about: the peer is heard and releases the address itself.
+                refusal, because = await self._ask_arbiter(watcher, peer or "")
+                if refusal:
+                    return refusal
+                why = f"{why}; {because}"
+                self._state["arbiter_evidence"] = because
             self._state["last_evidence"] = why
         if self.settings.ping_nodes:
             silent = await unreachable_nodes(self.settings.ping_nodes, self.settings.ping_timeout)
             if silent:
                 return f"split-brain guard: ping node(s) not answering: {', '.join(silent)}"
         return None
+
+    async def _ask_arbiter(self, watcher: PeerWatcher, peer: str) -> tuple[str | None, str]:
+        """(refusal or ``None``, reason): wait up to ``arbiter_wait`` for the arbiter to stop hearing ``peer``
+        (it declares the peer dead on its own timers, and tells at its next beat)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.arbiter_wait
+        while True:
+            agrees, why = arbiter_agrees(watcher, peer)
+            if agrees or loop.time() >= deadline:
+                break
+            await asyncio.sleep(ARBITER_POLL)
+        if agrees:
+            return None, why
+        if agrees is None and self.settings.fence:
+            return None, f"{why}, the fence stands in for it"
+        self._arbiter_refused = True
+        return f"split-brain guard: {why}", why
+
+    def _watch_arbiter(self, peer: str) -> None:
+        if self._arbiter_watch is not None and not self._arbiter_watch.done():
+            return
+        self._state["awaiting_arbiter"] = {"peer": peer, "since": time.time()}
+        self._arbiter_watch = asyncio.get_running_loop().create_task(self._await_arbiter(peer))
+        self._tasks.add(self._arbiter_watch)
+        self._arbiter_watch.add_done_callback(self._task_done)
+
+    def _stop_arbiter_watch(self) -> None:
+        if self._arbiter_watch is not None:
+            self._arbiter_watch.cancel()
+            self._arbiter_watch = None
+        self._state.pop("awaiting_arbiter", None)
+
+    async def _await_arbiter(self, peer: str) -> None:
+        """After the arbiter refused: take over once it agrees, while the peer stays dead on every path."""
+        try:
+            while True:
+                await asyncio.sleep(ARBITER_POLL)
+                watcher = self.runtime.component("detector", self.settings.heartbeat_detector or "")
+                if not isinstance(watcher, PeerWatcher) or not peer_dead_on_all_paths(watcher, peer)[0]:
+                    self.log.info("%s: peer %s heard again; no longer waiting for the arbiter", self.name, peer)
+                    return
+                agrees, _ = arbiter_agrees(watcher, peer)
+                if not (agrees or (agrees is None and self.settings.fence)):
+                    continue
+                async with self._lock:
+                    result = await self.take_over(peer=peer)
+                if result.ok:
+                    self.log.warning("%s: %s", self.name, result.detail)
+                    return
+                if not self._arbiter_refused:
+                    return  # refused for another reason (circuit breaker, ping nodes): already logged
+        finally:
+            if self._arbiter_watch is asyncio.current_task():
+                self._state.pop("awaiting_arbiter", None)
 
     def _refuse(self, detail: str) -> ActionResult:
         self._state["last_refusal"] = {"time": time.time(), "detail": detail}

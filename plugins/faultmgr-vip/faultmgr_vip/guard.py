@@ -1,8 +1,9 @@
 """What must be true before a node takes an address over: the split-brain guard and the circuit breaker.
 
-The guard gathers quorum evidence (the peer is dead on every heartbeat path, or, with ``connectivity_failover``,
-the peer is alive but reports lost ping nodes while this node reaches them all; the ping nodes answer) and can
-fence the peer (power it off) before the address moves. The circuit breaker stops automatic takeover after
+The guard gathers quorum evidence (the peer is dead on every heartbeat path, confirmed with ``require_arbiter``
+by an eHB watcher that does not hear the peer either; or, with ``connectivity_failover``, the peer is alive but
+reports lost ping nodes while this node reaches them all; the ping nodes answer) and can fence the peer (power
+it off) before the address moves. The circuit breaker stops automatic takeover after
 too many in a window: a VIP ping-ponging between heads is worse than one that stays put while a human looks.
 """
 
@@ -19,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 # Re-exported: the guard's probes moved to the core, where the heartbeat detector's ping nodes use them too.
 from faultmgr.reachability import reachable, split_node, unreachable_nodes
 
-__all__ = ["CircuitBreaker", "PeerWatcher", "isolated_here", "peer_dead_on_all_paths", "peer_isolated", "reachable",
+__all__ = ["ArbiterWatcher", "CircuitBreaker", "PeerWatcher", "arbiter_agrees", "isolated_here", "peer_dead_on_all_paths", "peer_isolated", "reachable",
            "run_fence", "split_node", "unreachable_nodes"]
 
 
@@ -41,6 +42,29 @@ class ReachWatcher(PeerWatcher, Protocol):
     def ping_reach(self, name: str | None = None) -> tuple[int, int] | None:
         """(reached, configured) ping nodes: this node's last measurement (``None``), or what peer ``name``
         reported in its newest beat; ``None`` when unknown."""
+
+
+@runtime_checkable
+class ArbiterWatcher(PeerWatcher, Protocol):
+    """A heartbeat detector that hears an arbiter (faultmgr-heartbeat's ``arbiter`` setting)."""
+
+    def arbiter_view(self) -> tuple[bool, frozenset[str]] | None:
+        """``(alive, members the arbiter hears)``, or ``None`` when no arbiter is configured."""
+
+
+def arbiter_agrees(watcher: PeerWatcher, peer: str) -> tuple[bool | None, str]:
+    """(verdict, reason): does the arbiter confirm that ``peer`` is gone? ``True``: it is heard and does not
+    hear the peer; ``False``: it still hears the peer (only the link between the heads is down); ``None``: no
+    quorum (no arbiter configured, or not heard within deadtime), which a fence may stand in for."""
+    view = watcher.arbiter_view() if isinstance(watcher, ArbiterWatcher) else None
+    if view is None:
+        return None, "the heartbeat detector has no arbiter configured"
+    alive, hears = view
+    if not alive:
+        return None, "the arbiter is not heard: no quorum"
+    if peer in hears:
+        return False, f"peer {peer} alive according to the arbiter: only the link between heads is down"
+    return True, f"the arbiter does not hear {peer} either"
 
 
 def _alive(watcher: PeerWatcher, peer: str) -> bool:

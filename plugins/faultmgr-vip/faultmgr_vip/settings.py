@@ -59,6 +59,20 @@ class TakeoverSettings(VipSettings):
                            "on the heartbeat detectors of both heads and a rule sending heartbeat.peer.degraded "
                            "and heartbeat.node.degraded to this action. Off by default: the ping nodes must be "
                            "chosen so that losing them means the service is unreachable")
+    require_arbiter: bool = Field(
+        False, description="split-brain guard with a third opinion: besides the peer dead on every path, the "
+                           "heartbeat detector's arbiter (an eHB watcher with reply, named as the detector's "
+                           "`arbiter`) must be heard within deadtime and must not hear the peer either. If it still "
+                           "hears the peer only the link between the heads is down: takeover refused. If it is not "
+                           "heard there is no quorum: refused too, unless a fence is configured. A refused takeover "
+                           "keeps watching the arbiter while the peer stays dead and takes over once the arbiter "
+                           "agrees. Does not apply to connectivity_failover's evidence (the peer is heard and itself "
+                           "reports its lost ping nodes, and releases the address)")
+    arbiter_wait: Duration = Field(
+        3.0, gt=0, description="how long a takeover waits for the arbiter to stop hearing a peer this node found "
+                               "dead before it is refused (the arbiter declares the peer dead on its own deadtime "
+                               "and tells at its next beat): at least two of the arbiter's keepalives, plus the "
+                               "difference when its deadtime is longer than this node's")
     heartbeat_detector: str | None = Field(
         None, description="name of the heartbeat detector instance the guard asks (peer_state, paths_alive)")
     peer: str | None = Field(None, description="the peer's name for the heartbeat detector (default: the alert's "
@@ -79,6 +93,9 @@ class TakeoverSettings(VipSettings):
     def _guard_needs_detector(self) -> TakeoverSettings:
         if self.require_peer_dead_on_all_paths and not self.heartbeat_detector:
             raise ValueError("require_peer_dead_on_all_paths needs heartbeat_detector: the detector to ask")
+        if self.require_arbiter and not self.require_peer_dead_on_all_paths:
+            raise ValueError("require_arbiter needs require_peer_dead_on_all_paths: the arbiter confirms that "
+                             "evidence")
         if self.connectivity_failover and not self.heartbeat_detector:
             raise ValueError("connectivity_failover needs heartbeat_detector: the detector that compares ping nodes")
         if self.fence is not None and not self.fence:

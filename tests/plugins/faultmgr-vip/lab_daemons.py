@@ -8,6 +8,10 @@ split-brain guard (peer dead on every path, client and watcher answer pings). he
 With ``connectivity_failover`` the heartbeat detectors also measure their reach of the ping nodes (client and
 watcher, over the segment) and the heads act on it, as Heartbeat's ipfail: the head that lost them releases
 the VIP, the other takes it over although it still hears its peer on the crossover link.
+
+With ``arbiter`` the watcher replies to the heads (``reply: true``) with the heads it hears, the heads' heartbeat
+detectors name it their ``arbiter`` and their takeovers ``require_arbiter``: a split brain without a fence
+leaves the VIP where it is.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class Cluster:
     garp_interval: float = 0.2
     smtp_port: int | None = None
     connectivity_failover: bool = False
+    arbiter: bool = False
     procs: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -97,8 +102,12 @@ class Cluster:
             "start_probe_timeout": 0.5, "max_takeovers": 10, "timeout": 60}
         if node in self.fence:
             takeover["fence"] = self.fence[node]
+        if self.arbiter:
+            takeover.update(require_arbiter=True, arbiter_wait=1.0)
         detector: dict[str, Any] = {"type": "heartbeat", "node": node, "peers": [peer], "key_file": str(self.keys),
                                     "paths": paths, **self.timing.settings()}
+        if self.arbiter:
+            detector["arbiter"] = "watcher"
         rules: dict[str, Any] = {"peer-dead": {"match": {"kind": "heartbeat.peer.dead", "source": "hb"},
                                                "actions": ["vip"]}}
         if self.connectivity_failover:
@@ -114,13 +123,17 @@ class Cluster:
         }
 
     def watcher_config(self, ip4: Any) -> dict[str, Any]:
-        """The eHB watcher: both heads dead is critical and pages (a log receiver here)."""
+        """The eHB watcher: both heads dead is critical and pages (a log receiver here). With ``arbiter`` it
+        replies to both heads."""
+        lan: dict[str, Any] = {"type": "udp", "name": "lan", "bind": f"{ip4('watcher')}:{HB_PORT}"}
+        ehb: dict[str, Any] = {"type": "ehb", "node": "watcher", "group": "heads", "members": ["head-a", "head-b"],
+                               "key_file": str(self.keys), "paths": [lan], **self.timing.settings()}
+        if self.arbiter:
+            lan["targets"] = [f"{ip4(head)}:{HB_PORT}" for head in ("head-a", "head-b")]
+            ehb["reply"] = True
         return {
             "daemon": {"state_dir": str(self.workdir / "watcher" / "state"), "node": "watcher", "tick": 0.05},
-            "detectors": {"ehb": {"type": "ehb", "node": "watcher", "group": "heads", "members": ["head-a", "head-b"],
-                                  "key_file": str(self.keys),
-                                  "paths": [{"type": "udp", "name": "lan", "bind": f"{ip4('watcher')}:{HB_PORT}"}],
-                                  **self.timing.settings()}},
+            "detectors": {"ehb": ehb},
             "receivers": self.receivers(),
             "rules": {"heads-dead": {"match": {"kind": "ehb.group.dead", "source": "ehb"},
                                      "annotations": {"summary": "both head nodes are dead"},

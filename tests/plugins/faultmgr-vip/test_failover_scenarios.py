@@ -102,8 +102,8 @@ def test_split_brain_is_settled_by_fencing(lab: Any, cluster_factory: Any) -> No
 
 @pytest.mark.parametrize("auto_failback", [True, False])
 def test_healed_split_brain_leaves_one_holder(lab: Any, cluster_factory: Any, auto_failback: bool) -> None:
-    """Without a fence both heads hold the VIP while they cannot hear each other; once they do again, one
-    releases it and the other announces it, so the client ends up on one holder: the preferred head with
+    """Without a fence or an arbiter both heads hold the VIP while they cannot hear each other; once they do
+    again, one releases it and the other announces it, so the client ends up on one holder: the preferred head with
     auto_failback, the standby without."""
     cluster = cluster_factory(auto_failback=auto_failback)
     start_all(lab, cluster)
@@ -120,6 +120,34 @@ def test_healed_split_brain_leaves_one_holder(lab: Any, cluster_factory: Any, au
     seen = poller.stop()
     assert seen["last"] == keeper, seen
     assert L.wait_for(lambda: "keeping the address and announcing it again" in cluster.log(keeper), timeout=5)
+
+
+def test_split_brain_settled_by_the_arbiter(lab: Any, cluster_factory: Any) -> None:
+    """The heads lose each other but the watcher, as arbiter, still hears both: without a fence head-b must not
+    take the VIP (one holder, head-a, which keeps serving). When head-a then dies for good (powered off), the
+    arbiter stops hearing it and head-b's refused takeover goes ahead."""
+    cluster = cluster_factory(arbiter=True)
+    start_all(lab, cluster)
+    poller = lab.poller(L.VIP4, PORT)
+    time.sleep(0.3)
+    lab.isolate_heads()
+    refusal = "peer head-a alive according to the arbiter: only the link between heads is down"
+    assert L.wait_for(lambda: refusal in cluster.log("head-b"), timeout=15), cluster.log("head-b")
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        assert holders(lab) == ["head-a"], cluster.log("head-b")
+        time.sleep(0.1)
+    seen = poller.stop()
+    assert seen["last"] == "head-a" and set(seen["answers"]) == {"head-a"}, seen
+
+    poller = lab.poller(L.VIP4, PORT)
+    time.sleep(0.3)
+    L.run(D.power_off_command(lab, "head-a"))
+    assert L.wait_for(lambda: holders(lab) == ["head-b"], timeout=15), cluster.log("head-b")
+    assert "took over 10.77.0.100/24 on eth0 (the arbiter does not hear head-a either)" in cluster.log("head-b")
+    time.sleep(0.5)
+    seen = poller.stop()
+    assert seen["last"] == "head-b", seen
 
 
 def test_split_brain_without_quorum_evidence_keeps_one_holder(lab: Any, cluster_factory: Any) -> None:
