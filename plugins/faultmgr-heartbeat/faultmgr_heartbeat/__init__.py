@@ -15,7 +15,8 @@ Two detector types, registered through the ``faultmgr`` entry point:
 ``ehb``
     The same protocol in a watcher's role: ``members`` form a ``group``; ``ehb.member.dead`` (warning),
     ``ehb.member.restored`` (ok), ``ehb.group.dead`` (critical, subject = the group) when every member is
-    dead, ``ehb.group.restored`` (ok) when any returns.
+    dead, ``ehb.group.restored`` (ok) when any returns. With ``reply`` it beats back to the members with the
+    members it hears (:mod:`faultmgr_heartbeat.arbiter`), for heads that name it their ``arbiter``.
 
 API for other components (the VIP takeover's split-brain guard), on either detector::
 
@@ -25,6 +26,7 @@ API for other components (the VIP takeover's split-brain guard), on either detec
     hb.peer_status("head-b")  -> {"role": "primary", "vips": ["10.0.0.100"]}   # from its newest beat
     hb.set_status({"role": "standby"})                 # sent with this node's following beats
     hb.ping_reach(), hb.ping_reach("head-b")  -> (2, 2), (0, 2)   # ping nodes reached, of those configured
+    hb.arbiter_view()         -> (True, frozenset({"head-b"}))  # the arbiter (ehb reply) and whom it hears
 
 ``peer_state`` is the state last reported as an event; ``paths_alive`` is computed at the call from the
 receive timestamps. "Peer dead on every path" is ``peer_state(p) == "dead" and not paths_alive(p)``.
