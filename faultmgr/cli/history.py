@@ -29,6 +29,10 @@ def history_command(config: tuple[str, ...], kind: str | None, subject: str | No
 
     Example: faultmgr history --kind 'heartbeat.*' --since 1h
     """
+    try:
+        window = parse_duration(since) if since else None
+    except ValueError as exc:
+        raise UserError(f"--since {since!r}: {exc}") from None
     cfg, _ = load_or_exit(config_paths(config))
     path = Path(cfg.daemon.state_dir) / "journal.db"
     if not path.exists():
@@ -36,7 +40,7 @@ def history_command(config: tuple[str, ...], kind: str | None, subject: str | No
     journal = Journal(path)
     try:
         if what == "events":
-            start = time.time() - parse_duration(since) if since else None
+            start = time.time() - window if window is not None else None
             rows = journal.events(kind=kind, subject=subject, source=source, since=start, limit=limit)
         elif what == "actions":
             rows = journal.action_runs(limit)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,7 @@ class _Converter:
 def parse_text(text: str, file: str) -> Document:
     """Parse rule-file text; raises :class:`YamlProblem` with a position."""
     if not text.strip():
-        raise YamlProblem("the file is empty", 0, 0, hint="a rule file needs at least one section (rules:, detectors:, ...)")
+        raise YamlProblem("the file is empty", 1, 1, hint="a rule file needs at least one section (rules:, detectors:, ...)")
     loader = yaml.SafeLoader(text)
     try:
         try:
@@ -187,17 +188,21 @@ def parse_text(text: str, file: str) -> Document:
 def read_document(path: Path, max_bytes: int = MAX_BYTES) -> Document | ConfigIssue:
     """Read and parse one file; a problem comes back as a :class:`ConfigIssue` instead of raising."""
     name = str(path)
+    # Problems with the whole file are reported at 1:1, so that editors and CI annotations that expect
+    # file:line:col find them like any other.
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return ConfigIssue(name, 0, 0, f"file is {size / 1048576:.1f} MiB, more than the "
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block the read forever
+            return ConfigIssue(name, 1, 1, "not a regular file", "rule files are plain YAML files")
+        if info.st_size > max_bytes:
+            return ConfigIssue(name, 1, 1, f"file is {info.st_size / 1048576:.1f} MiB, more than the "
                                f"{max_bytes // 1048576} MiB a rule file may be", "is this really a rule file?")
         with path.open("rb") as fh:
             raw = fh.read(max_bytes + 1)
     except OSError as exc:
-        return ConfigIssue(name, 0, 0, f"cannot read: {exc.strerror or exc}")
+        return ConfigIssue(name, 1, 1, f"cannot read: {exc.strerror or exc}")
     if b"\0" in raw[:65536]:
-        return ConfigIssue(name, 0, 0, "binary data (NUL bytes), not a YAML rule file")
+        return ConfigIssue(name, 1, 1, "binary data (NUL bytes), not a YAML rule file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -208,4 +213,4 @@ def read_document(path: Path, max_bytes: int = MAX_BYTES) -> Document | ConfigIs
     except YamlProblem as exc:
         return ConfigIssue(name, exc.line, exc.col, str(exc), exc.hint)
     except RecursionError:
-        return ConfigIssue(name, 0, 0, f"nesting deeper than {MAX_DEPTH} levels")
+        return ConfigIssue(name, 1, 1, f"nesting deeper than {MAX_DEPTH} levels")

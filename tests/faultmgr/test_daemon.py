@@ -197,14 +197,18 @@ def test_control_group_members_may_use_the_socket_and_others_may_not() -> None:
         shutil.rmtree(top)
 
 
-def test_an_unknown_control_group_is_a_check_error(tmp_path: Path) -> None:
+def test_an_unknown_control_group_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    """The group belongs to the machine that runs the daemon, so `check` (which may run elsewhere) leaves it
+    alone; the daemon refuses to start with one line, and leaves no socket behind."""
     rules = tmp_path / "r.yaml"
-    rules.write_text("daemon: {state_dir: /tmp, control_group: no-such-group-xyz}\nreceivers: {o: {type: log}}\n")
-    result = subprocess.run([sys.executable, "-m", "faultmgr", "check", str(rules)], capture_output=True,
+    rules.write_text(f"daemon: {{state_dir: {tmp_path}/state, control_group: no-such-group-xyz}}\n"
+                     "receivers: {o: {type: log}}\n")
+    result = subprocess.run([sys.executable, "-m", "faultmgr", "run", "-c", str(rules)], capture_output=True,
                             text=True, timeout=60)
-    assert result.returncode == 2, result.stdout + result.stderr  # 2: errors (1 is warnings only)
-    assert "r.yaml:1:42: section 'daemon': control_group: " in result.stdout + result.stderr
-    assert "group 'no-such-group-xyz' does not exist on this machine" in result.stdout + result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "faultmgr: control_group 'no-such-group-xyz': no such group"
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "state" / "control.sock").exists()
 
 
 def test_an_existing_state_dir_and_log_file_open_to_all_are_tightened(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ def test_fifty_megabyte_file(tmp_path: Path) -> None:
         for _ in range(50 * 1024):
             fh.write(line)
     [message] = problems(path)
-    assert message.startswith(f"{path}: file is 50.0 MiB")
+    assert message.startswith(f"{path}:1:1: file is 50.0 MiB")
 
 
 def test_billion_laughs(tmp_path: Path) -> None:
@@ -54,7 +55,7 @@ def test_binary_garbage(tmp_path: Path) -> None:
     path = tmp_path / "garbage.yaml"
     path.write_bytes(bytes(range(256)) * 64)
     [message] = problems(path)
-    assert message == f"{path}: binary data (NUL bytes), not a YAML rule file"
+    assert message == f"{path}:1:1: binary data (NUL bytes), not a YAML rule file"
 
 
 def test_invalid_utf8(tmp_path: Path) -> None:
@@ -68,7 +69,7 @@ def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("")
     [message] = problems(path)
-    assert message.startswith(f"{path}: the file is empty")
+    assert message.startswith(f"{path}:1:1: the file is empty")
 
 
 def test_comments_only(tmp_path: Path) -> None:
@@ -107,3 +108,11 @@ def test_check_command_never_prints_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"{path}:1:4:" in result.stderr
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """Reading a named pipe would block until someone writes to it: `check` (and a reload) would hang."""
+    path = tmp_path / "pipe.yaml"
+    os.mkfifo(path)
+    [message] = problems(path)
+    assert message == f"{path}:1:1: not a regular file — rule files are plain YAML files"
