@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import click
 
     from faultmgr.alert import AlertView
+    from faultmgr.cli.client_config import ApiTarget
+    from faultmgr.cli.transport import Transport
     from faultmgr.component import Action, Detector, Notifier
     from faultmgr.config.sections import SectionRegistry
     from faultmgr.daemon import Daemon
@@ -160,4 +162,20 @@ def faultmgr_cli_commands(cli: click.Group) -> None:
     Called once when the command line is built, before arguments are parsed.
 
     :param cli: the top-level click group.
+    """
+
+
+@hookspec(firstresult=True)
+def faultmgr_control_transport(target: ApiTarget) -> Transport | None:
+    """Provide the transport that carries the command line's control requests to a daemon's HTTP API.
+
+    Called by commands that talk to a running daemon (``status``, ``alerts``, ``ack``, ``silence``, ``pool``
+    ...) when an API address is configured (``--api``, ``$FAULTMGR_API_URL`` or the client config file); without
+    one they use the local control socket. The first non-``None`` result is used. The transport's
+    ``request(cmd, timeout, **args)`` must give the same answer as the control socket for the same request,
+    and raise :class:`faultmgr.control.ControlError` (unreachable, one clear line) or
+    :class:`faultmgr.control.ControlRefused` (the daemon said no).
+
+    :param target: the API's URL, token, CA file and timeout, and where the URL came from.
+    :return: a :class:`faultmgr.cli.transport.Transport`, or ``None`` when this plugin does not speak it.
     """

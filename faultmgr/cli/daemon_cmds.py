@@ -1,23 +1,30 @@
-"""Commands that run or talk to the daemon: ``run``, ``reload``, ``status``, ``alerts``, ``ack``, ``silence``,
-``inject``."""
+"""Commands that run or talk to the daemon: ``run``, ``reload``, ``status``, ``alerts``, ``ack``, ``unack``,
+``silence``, ``inject``.
+
+Those that talk to a running daemon go through the HTTP API when an API address is configured, else the local
+control socket (:mod:`faultmgr.cli.transport`), with the same flags and the same output either way: tables by
+default, ``--json`` for scripts; an unreachable daemon is one line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
 from faultmgr.cli.common import UserError, config_paths, load_or_exit
-from faultmgr.control import ControlError, ControlRefused, request
+from faultmgr.cli.tables import table, when
+from faultmgr.cli.transport import api_option, ask
 from faultmgr.logs import setup as setup_logging
 
 config_option = click.option("-c", "--config", "config", multiple=True, type=click.Path(),
                              help="rule file or directory (repeatable; default $FAULTMGR_CONFIG or "
                                   "/etc/faultmgr/faultmgr.yaml)")
+json_option = click.option("--json", "as_json", is_flag=True, help="print the daemon's answer as JSON")
 
 
 @click.command("run")
@@ -61,87 +68,119 @@ def control_socket(config: tuple[str, ...]) -> Path:
     return Path(state_dir) / "control.sock"
 
 
-def _ask(config: tuple[str, ...], cmd: str, **args: Any) -> dict[str, Any]:
-    try:
-        return request(control_socket(config), cmd, **args)
-    except ControlError as exc:
-        raise UserError(str(exc)) from None
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+def daemon_options(func: Any) -> Any:
+    """``-c/--config`` (to find the control socket) and ``--api`` (to use the HTTP API instead)."""
+    return config_option(api_option(func))
 
 
 @click.command("reload")
-@config_option
-def reload_command(config: tuple[str, ...]) -> None:
+@daemon_options
+def reload_command(config: tuple[str, ...], api: str | None) -> None:
     """Ask the running daemon to reload its config (as SIGHUP does) and report the outcome.
 
     Example: faultmgr reload -c /etc/faultmgr/
     """
-    try:
-        answer = request(control_socket(config), "reload")
-    except ControlRefused as exc:
-        for line in exc.errors:
-            click.echo(line, err=True)
-        raise UserError(str(exc)) from None
-    except ControlError as exc:
-        raise UserError(str(exc)) from None
+    answer = ask(config, api, "reload")
     click.echo(f"reloaded; changed: {', '.join(answer.get('changed', [])) or 'nothing'}")
 
 
 @click.command("status")
-@config_option
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
-def status_command(config: tuple[str, ...], as_json: bool) -> None:
+@daemon_options
+@json_option
+def status_command(config: tuple[str, ...], api: str | None, as_json: bool) -> None:
     """Show the running daemon's state: components, counters, loop lag, outbox depth.
 
     Example: faultmgr status --json
     """
-    status = _ask(config, "status")["status"]
+    status = ask(config, api, "status")["status"]
     if as_json:
-        click.echo(json.dumps(status, indent=2, default=str))
+        _print_json(status)
         return
-    click.echo(f"node {status['node']} (pid {status['pid']}), up since {_when(status['started_at'])}")
+    click.echo(f"node {status['node']} (pid {status['pid']}), up since {when(status['started_at'])}")
     click.echo(f"firing alerts: {status['alerts']['firing']}, outbox depth: {status['outbox_depth']}, "
                f"loop lag: {status['loop_lag_ms']} ms (max {status['loop_lag_max_ms']} ms)")
-    for kind, table in status["components"].items():
-        for name, info in table.items():
-            click.echo(f"  {kind:9} {name:20} {info.get('type', '')}")
+    rows = [(kind, name, info.get("type", "")) for kind, items in status["components"].items()
+            for name, info in items.items()]
+    if rows:
+        click.echo("\n" + table(("kind", "name", "type"), rows))
+
+
+def _choices(raw: str | None, allowed: tuple[str, ...], name: str) -> list[str]:
+    values = [v for v in (p.strip() for p in (raw or "").split(",")) if v]
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not one of {', '.join(allowed)}", param_hint=name)
+    return values
 
 
 @click.command("alerts")
-@config_option
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
-def alerts_command(config: tuple[str, ...], as_json: bool) -> None:
+@daemon_options
+@click.option("--state", help="pending, firing (comma-separated; default both)")
+@click.option("--severity", help="info, warning, critical (comma-separated)")
+@click.option("--rule", help="rule name glob")
+@click.option("--subject", help="subject glob")
+@json_option
+def alerts_command(config: tuple[str, ...], api: str | None, state: str | None, severity: str | None,
+                   rule: str | None, subject: str | None, as_json: bool) -> None:
     """List active alerts (firing and pending), with acknowledgement and muting.
 
-    Example: faultmgr alerts
+    Example: faultmgr alerts --severity critical --subject 'web*'
     """
-    alerts = _ask(config, "alerts")["alerts"]
+    states = _choices(state, ("pending", "firing"), "--state")
+    severities = _choices(severity, ("info", "warning", "critical"), "--severity")
+    alerts = [a for a in ask(config, api, "alerts")["alerts"]
+              if (not states or a["state"] in states) and (not severities or a["severity"] in severities)
+              and (rule is None or fnmatch.fnmatchcase(a["rule"], rule))
+              and (subject is None or fnmatch.fnmatchcase(a["subject"], subject))]
     if as_json:
-        click.echo(json.dumps(alerts, indent=2, default=str))
+        _print_json(alerts)
         return
     if not alerts:
         click.echo("no active alerts")
-    for a in alerts:
-        extra = f" ack by {a['acknowledged_by']}" if a.get("acknowledged_by") else ""
-        extra += f" ({a['muted']})" if a.get("muted") else ""
-        click.echo(f"#{a['id']:<5} {a['state']:8} {a['severity']:8} {a['rule']:24} {a['subject']:20} "
-                   f"since {_when(a['starts_at'])}{extra}")
+        return
+    rows = [(a["id"], a["state"], a["severity"], a["rule"], a["subject"], when(a["starts_at"]),
+             a.get("acknowledged_by"), a.get("muted")) for a in alerts]
+    click.echo(table(("id", "state", "severity", "rule", "subject", "since", "acked by", "muted"), rows))
+
+
+comment_option = click.option("-m", "--comment", default="", help="why, for the journal")
 
 
 @click.command("ack")
-@config_option
+@daemon_options
 @click.argument("alert_id", type=int)
-@click.option("-m", "--comment", default="", help="why, for the journal")
-def ack_command(config: tuple[str, ...], alert_id: int, comment: str) -> None:
+@comment_option
+@json_option
+def ack_command(config: tuple[str, ...], api: str | None, alert_id: int, comment: str, as_json: bool) -> None:
     """Acknowledge an alert: its repeats and escalations stop.
 
     Example: faultmgr ack 42 -m "replacing the disk"
     """
-    _ask(config, "ack", id=alert_id, comment=comment)
-    click.echo(f"alert #{alert_id} acknowledged")
+    alert = ask(config, api, "ack", id=alert_id, comment=comment)["alert"]
+    if as_json:
+        _print_json(alert)
+        return
+    click.echo(f"alert #{alert_id} acknowledged by {alert.get('acknowledged_by')}")
+
+
+@click.command("unack")
+@daemon_options
+@click.argument("alert_id", type=int)
+@json_option
+def unack_command(config: tuple[str, ...], api: str | None, alert_id: int, as_json: bool) -> None:
+    """Take an acknowledgement back: the alert repeats and escalates again.
+
+    Example: faultmgr unack 42
+    """
+    alert = ask(config, api, "unack", id=alert_id)["alert"]
+    if as_json:
+        _print_json(alert)
+        return
+    click.echo(f"alert #{alert_id} no longer acknowledged")
 
 
 @click.group("silence")
@@ -153,56 +192,83 @@ def silence_group() -> None:
 
 
 @silence_group.command("add")
-@config_option
+@daemon_options
 @click.argument("matchers", nargs=-1, required=True)
-@click.option("--for", "duration", default="1h", show_default=True, help="how long (500ms, 30m, 2h, ...)")
+@click.option("-d", "--for", "--duration", "duration", default="1h", show_default=True,
+              help="how long (500ms, 30m, 2h, ...)")
 @click.option("-m", "--comment", default="", help="why")
-def silence_add(config: tuple[str, ...], matchers: tuple[str, ...], duration: str, comment: str) -> None:
-    """Add a silence: faultmgr silence add 'rule=web-down' 'subject=~web[12]' --for 2h -m why"""
-    silence = _ask(config, "silence.add", matchers=list(matchers), duration=duration, comment=comment)["silence"]
-    click.echo(f"silence #{silence['id']} until {_when(silence['ends_at'])}")
+@json_option
+def silence_add(config: tuple[str, ...], api: str | None, matchers: tuple[str, ...], duration: str, comment: str,
+                as_json: bool) -> None:
+    """Silence alerts whose labels match every MATCHER (name=value, name!=value, name=~regex, name!~regex).
+
+    Example: faultmgr silence add 'rule=web-down' 'subject=~web[12]' --for 2h -m "maintenance"
+    """
+    silence = ask(config, api, "silence.add", matchers=list(matchers), duration=duration,
+                   comment=comment)["silence"]
+    if as_json:
+        _print_json(silence)
+        return
+    click.echo(f"silence #{silence['id']} until {when(silence['ends_at'])}")
 
 
 @silence_group.command("list")
-@config_option
+@daemon_options
 @click.option("--all", "include_all", is_flag=True, help="include expired silences")
-def silence_list(config: tuple[str, ...], include_all: bool) -> None:
-    """List silences: faultmgr silence list"""
-    for s in _ask(config, "silence.list", all=include_all)["silences"]:
-        click.echo(f"#{s['id']:<4} {' '.join(s['matchers']):40} until {_when(s['ends_at'])} by {s['author']}: "
-                   f"{s['comment']}")
+@json_option
+def silence_list(config: tuple[str, ...], api: str | None, include_all: bool, as_json: bool) -> None:
+    """List silences (those not yet ended; --all for every one).
+
+    Example: faultmgr silence list --json
+    """
+    silences = ask(config, api, "silence.list", all=include_all)["silences"]
+    if as_json:
+        _print_json(silences)
+        return
+    if not silences:
+        click.echo("no silences")
+        return
+    rows = [(s["id"], " ".join(s["matchers"]), when(s["ends_at"]), s["author"], s["comment"]) for s in silences]
+    click.echo(table(("id", "matchers", "until", "author", "comment"), rows))
 
 
 @silence_group.command("expire")
-@config_option
+@daemon_options
 @click.argument("silence_id", type=int)
-def silence_expire(config: tuple[str, ...], silence_id: int) -> None:
-    """End a silence now: faultmgr silence expire 3"""
-    _ask(config, "silence.expire", id=silence_id)
+@json_option
+def silence_expire(config: tuple[str, ...], api: str | None, silence_id: int, as_json: bool) -> None:
+    """End a silence now.
+
+    Example: faultmgr silence expire 3
+    """
+    silence = ask(config, api, "silence.expire", id=silence_id)["silence"]
+    if as_json:
+        _print_json(silence)
+        return
     click.echo(f"silence #{silence_id} expired")
 
 
 @click.command("inject")
-@config_option
+@daemon_options
 @click.argument("kind")
 @click.argument("subject")
 @click.option("--source", default="external", show_default=True, help="an 'external' detector of the config")
 @click.option("--severity", default="critical", show_default=True)
 @click.option("-l", "--label", "labels", multiple=True, help="name=value (repeatable)")
-def inject_command(config: tuple[str, ...], kind: str, subject: str, source: str, severity: str,
+def inject_command(config: tuple[str, ...], api: str | None, kind: str, subject: str, source: str, severity: str,
                    labels: tuple[str, ...]) -> None:
     """Inject an event into the running daemon (to test rules and receivers end to end).
 
     Example: faultmgr inject probe.failed web1 --source ext --severity critical
     """
     parsed = dict(item.split("=", 1) for item in labels if "=" in item)
-    _ask(config, "inject", event={"kind": kind, "subject": subject, "source": source, "severity": severity,
+    ask(config, api, "inject", event={"kind": kind, "subject": subject, "source": source, "severity": severity,
                                   "labels": parsed})
     click.echo("injected")
 
 
-COMMANDS = [run_command, reload_command, status_command, alerts_command, ack_command, silence_group,
-            inject_command]
+COMMANDS = [run_command, reload_command, status_command, alerts_command, ack_command, unack_command,
+            silence_group, inject_command]
 
 #: older name, kept for plugins written against it
 _socket = control_socket

@@ -17,6 +17,9 @@ def cli() -> None:
 
     Detectors (heartbeat, probes, audit logs) emit events; rule files turn them into alerts, actions
     (VIP takeover, pool reweighting) and pages (e-mail, SMS, SNMP). Start with `faultmgr demo`.
+
+    Commands that talk to a running daemon (status, alerts, ack, silence, pool, ...) use its local control
+    socket, or its HTTP API when --api URL, $FAULTMGR_API_URL or ~/.config/faultmgr/client.yaml names one.
     """
 
 

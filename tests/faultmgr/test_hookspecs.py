@@ -13,6 +13,8 @@ import pytest
 
 from faultmgr import hookimpl, hookspecs
 from faultmgr.cli import main as cli_main
+from faultmgr.cli.client_config import ApiTarget
+from faultmgr.cli.transport import SocketTransport, api_transport
 from faultmgr.config.build import load
 from faultmgr.control import request
 from faultmgr.daemon import Daemon
@@ -105,6 +107,11 @@ class Recorder:
     def faultmgr_cli_commands(self, cli: click.Group) -> None:
         self._record("faultmgr_cli_commands", cli=cli)
 
+    @hookimpl
+    def faultmgr_control_transport(self, target: ApiTarget) -> Any:
+        self._record("faultmgr_control_transport", url=target.url)
+        return SocketTransport(Path(target.url))
+
 
 async def test_every_hook_is_exercised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     recorder = Recorder()
@@ -134,6 +141,8 @@ rules: {{down: {{match: {{kind: probe.failed, source: ext}}, notify: [out]}}}}
     assert await asyncio.wait_for(task, 30) == 0
     monkeypatch.setattr("faultmgr.plugin.manager.load_plugins", lambda *a, **k: plugins)
     cli_main.build_cli()
+    transport = api_transport(ApiTarget("http://test", None, None, 1.0, "test"))
+    assert isinstance(transport, SocketTransport) and transport.where == "http:/test"
     assert sorted(recorder.calls) == SPECS
     assert recorder.calls["faultmgr_event"][0] == {"kind": "probe.failed"}
     assert {"change": "firing"} in recorder.calls["faultmgr_alert_changed"]
