@@ -155,3 +155,20 @@ def test_settings_validation() -> None:
     with pytest.raises(ValueError, match="engine_id"):
         SnmpSettings(stations=["127.0.0.1"], engine_id="zz")
     assert SnmpSettings(stations=["nms.example.invalid"]).stations[0].port == 162
+
+
+@pytest.mark.parametrize(("auth", "priv", "trapd_priv"), [("SHA-224", "AES-128", "AES"),
+                                                          ("SHA-384", "AES-192", "AES-192"),
+                                                          ("SHA-512", "AES-256", "AES-256")])
+async def test_v3_every_offered_protocol_is_understood_by_net_snmp(tmp_path: Path, snmptrapd: Any, auth: str,
+                                                                    priv: str, trapd_priv: str) -> None:
+    """Each SHA-2 authentication and AES privacy choice the settings offer, decoded by net-snmp (whose
+    AES-192/256 keys are extended the Blumenthal way, as pysnmp's Blumenthal protocols do)."""
+    trapd = snmptrapd([f"createUser -e 0x{ENGINE_ID} faultmgr {auth} {AUTH_PASS} {trapd_priv} {PRIV_PASS}",
+                       "authUser log faultmgr priv"])
+    notifier = make_notifier(tmp_path, **{**v3_settings(tmp_path, trapd.port), "auth_protocol": auth,
+                                          "priv_protocol": priv})
+    await notifier.send(make_notification())
+    await notifier.stop()
+    log = trapd.wait_for("faultmgrAlertDescription")
+    assert "FAULTMGR-MIB::faultmgrAlertRaised" in log
