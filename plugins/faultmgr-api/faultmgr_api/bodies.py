@@ -117,3 +117,11 @@ class WeightBody(Body):
     """Set a real server's weight until the override is cleared (0 quiesces it)."""
 
     weight: int = Field(ge=0, le=65535, description="the new weight")
+
+
+class ControlBody(Body):
+    """One request of the local control protocol, as the ``faultmgr`` command line sends it over HTTP."""
+
+    cmd: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+                     description="the request: `alerts`, `ack`, `silence.add`, `pool.drain`, ...")
+    args: dict[str, Any] = Field(default_factory=dict, description="its arguments, as on the control socket")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -96,3 +97,22 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         log.exception("API %s %s failed", request.method, request.path)
         return error_response(500, "internal error (see the daemon's log)")
+
+
+def query_params(*names: str) -> Callable[[Handler], Handler]:
+    """Accept only these query parameters: any other is a 400 naming it, so a misspelled filter
+    (``?sevrity=critical``) is an error instead of an unfiltered answer. Put it under ``@needs``."""
+    allowed = frozenset(names)
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def checked(request: web.Request) -> web.StreamResponse:
+            unknown = sorted(set(request.query) - allowed)
+            if unknown:
+                accepted = ", ".join(sorted(allowed)) or "none"
+                raise ApiError(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
+                                    f"{', '.join(repr(u) for u in unknown)} (accepted: {accepted})",
+                               [{"field": name, "problem": "unknown query parameter"} for name in unknown])
+            return await handler(request)
+        return checked
+    return wrap

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from faultmgr_api.bodies import (
     AckBody,
     AddServerBody,
+    ControlBody,
     DrainBody,
     EventBody,
     ReloadBody,
@@ -46,7 +47,8 @@ ALERT_KEYS = ["id", "fingerprint", "rule", "subject", "severity", "state", "labe
               "ends_at", "updated_at", "firing", "count", "acknowledged_by", "acknowledged_comment", "last_event"]
 SCHEMAS: dict[str, Any] = {
     "Error": obj(["error", "status"], {"error": STR, "status": INT, "details": {"type": "array", "items": obj(
-        ["field", "problem"], {"field": STR, "problem": STR})}}),
+        ["field", "problem"], {"field": STR, "problem": STR})}, "errors": {"type": "array", "items": STR}}),
+    "ControlAnswer": obj(["ok"], {"ok": {"const": True}}, extra=True),
     "Alert": obj(ALERT_KEYS + ["muted"], {
         "id": INT, "fingerprint": STR, "rule": STR, "subject": STR, "severity": STR,
         "state": {"enum": ["pending", "firing", "resolved"]}, "labels": LABELS, "annotations": LABELS,
@@ -75,12 +77,21 @@ SCHEMAS: dict[str, Any] = {
     "Peer": obj(["detector", "type", "peer", "state", "last_seen_ms_ago", "restarts", "paths"], {
         "detector": STR, "type": STR, "peer": STR, "state": STR_OR_NULL, "last_seen_ms_ago": NUM_OR_NULL,
         "restarts": {}, "paths": {"type": "array", "items": ref("Path")}}),
-    "Vip": obj(["action", "type", "vip", "interface", "held", "holder", "last_change", "status"], {
+    "Claim": obj(["node", "source", "age_ms"], {"node": STR, "source": {"enum": ["here", "beat"]},
+                                                "age_ms": NUM_OR_NULL}),
+    "Vip": obj(["action", "type", "vip", "interface", "held", "holder", "holder_source", "holder_age_ms",
+                "claims", "last_change", "status"], {
         "action": STR, "type": STR, "vip": STR_OR_NULL, "interface": STR_OR_NULL,
-        "held": {"type": ["boolean", "null"]}, "holder": STR_OR_NULL, "last_change": NUM_OR_NULL,
+        "held": {"type": ["boolean", "null"]}, "holder": STR_OR_NULL,
+        "holder_source": {"enum": ["here", "beat", None]}, "holder_age_ms": NUM_OR_NULL,
+        "claims": {"type": "array", "items": ref("Claim")}, "last_change": NUM_OR_NULL,
         "status": {"type": "object"}}),
-    "Nodes": obj(["node", "peers", "vips"], {"node": STR, "peers": {"type": "array", "items": ref("Peer")},
-                                             "vips": {"type": "array", "items": ref("Vip")}}),
+    "Head": obj(["node", "self", "detector", "state", "last_seen_ms_ago", "role", "vips"], {
+        "node": STR, "self": {"type": "boolean"}, "detector": STR_OR_NULL, "state": STR_OR_NULL,
+        "last_seen_ms_ago": NUM_OR_NULL, "role": {}, "vips": {"type": "array", "items": STR}}),
+    "Nodes": obj(["node", "heads", "peers", "vips"], {
+        "node": STR, "heads": {"type": "array", "items": ref("Head")},
+        "peers": {"type": "array", "items": ref("Peer")}, "vips": {"type": "array", "items": ref("Vip")}}),
     "PoolServer": obj(["name", "role", "address", "port", "declared_weight", "standby", "override", "weight",
                        "state", "active", "serving"], {
         "name": STR, "role": {"enum": ["real", "sorry", "undeclared"]}, "address": STR, "port": INT,
@@ -112,7 +123,7 @@ SCHEMAS: dict[str, Any] = {
         "errors": {"type": "array", "items": STR}}),
 }
 BODIES: list[type[BaseModel]] = [AckBody, UnackBody, SilenceBody, EventBody, ReloadBody, DrainBody, AddServerBody,
-                                 WeightBody]
+                                 WeightBody, ControlBody]
 
 
 def _json(schema: str, description: str) -> dict[str, Any]:
@@ -120,7 +131,7 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "bad parameter or malformed JSON", 401: "no or unknown token", 403: "token lacks the scope",
+    text = {400: "bad or unknown query parameter, or malformed JSON", 401: "no or unknown token", 403: "token lacks the scope",
             404: "not found", 409: "refused", 413: "body too large", 415: "not JSON", 422: "invalid body"}
     return {str(c): _json("Error", text[c]) for c in codes}
 
@@ -160,7 +171,7 @@ def _paths() -> dict[str, Any]:
                                                           "(default pending,firing)"),
                                               _q("severity", "comma-separated: info, warning, critical"),
                                               _q("rule", "rule name glob"), _q("subject", "subject glob")])},
-        "/api/v1/alerts/{id}": {"get": _op("Get one alert", "read", ("200", "Alert", "the alert"), 404,
+        "/api/v1/alerts/{id}": {"get": _op("Get one alert", "read", ("200", "Alert", "the alert"), 400, 404,
                                            params=ident)},
         "/api/v1/alerts/{id}/ack": {"post": _op("Acknowledge (stops escalation)", "admin",
                                                 ("200", "Alert", "acknowledged"), 404, body="AckBody",
@@ -169,7 +180,7 @@ def _paths() -> dict[str, Any]:
                                                   ("200", "Alert", "no longer acknowledged"), 404,
                                                   body="UnackBody", params=ident, optional_body=True)},
         "/api/v1/silences": {
-            "get": _op("List silences", "read", ("200", "SilenceList", "silences not yet ended"),
+            "get": _op("List silences", "read", ("200", "SilenceList", "silences not yet ended"), 400,
                        params=[_q("all", "true to include expired ones", {"enum": ["true", "false", "1", "0"]})]),
             "post": _op("Create a silence (author: the token's name)", "admin", ("201", "Silence", "created"),
                         body="SilenceBody")},
@@ -184,18 +195,22 @@ def _paths() -> dict[str, Any]:
             "post": _op("Inject an event from an `external` detector", "admin",
                         ("202", "Accepted", "handed to the engine"), body="EventBody")},
         "/api/v1/nodes": {"get": _op("This node, heartbeat peers and paths, VIP holders", "read",
-                                     ("200", "Nodes", "nodes"))},
+                                     ("200", "Nodes", "nodes"), 400)},
         "/api/v1/pools": {"get": _op("Load-balancer pools with real servers, weights and health", "read",
-                                     ("200", "PoolList", "pools"))},
-        "/api/v1/pools/{name}": {"get": _op("One pool", "read", ("200", "Pool", "the pool"), 404,
+                                     ("200", "PoolList", "pools"), 400)},
+        "/api/v1/pools/{name}": {"get": _op("One pool", "read", ("200", "Pool", "the pool"), 400, 404,
                                             params=[_path("name", STR)])},
         **_pool_ops(),
         "/api/v1/rules": {"get": _op("Loaded rules, rule files and the last reload", "read",
-                                     ("200", "Rules", "rules"))},
-        "/api/v1/status": {"get": _op("Daemon status (as `faultmgr status`)", "read", ("200", "Status", "status"))},
-        "/api/v1/whoami": {"get": _op("The caller's token name and scope", "read", ("200", "WhoAmI", "caller"))},
+                                     ("200", "Rules", "rules"), 400)},
+        "/api/v1/status": {"get": _op("Daemon status (as `faultmgr status`)", "read", ("200", "Status", "status"), 400)},
+        "/api/v1/whoami": {"get": _op("The caller's token name and scope", "read", ("200", "WhoAmI", "caller"), 400)},
         "/api/v1/reload": {"post": _op("Reload the rule files", "admin", ("200", "ReloadResult", "applied"), 409,
                                        body="ReloadBody", optional_body=True)},
+        "/api/v1/control": {"post": _op(
+            "A control-socket request over HTTP (what the `faultmgr` command line sends when --api is set); "
+            "`read` for status, alerts, silence.list, pool.list, probe.list, nodes, `admin` for any other",
+            "read", ("200", "ControlAnswer", "the control socket's answer"), 403, 422, body="ControlBody")},
         "/api/v1/stream": {"get": {
             "summary": "Live feed (server-sent events: event, alert, notification)", "x-scope": "read",
             "security": [{"bearer": []}], "parameters": [_q("kinds", "comma-separated: event, alert, notification")],
@@ -235,7 +250,8 @@ def build_spec(version: str = "0.1.0") -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "faultmgr API", "version": version,
                  "description": "Alerts, silences, nodes, pools, the event journal and rules of a running "
-                                "faultmgr daemon. Bearer tokens: `read` for GET, `admin` for changes."},
+                                "faultmgr daemon. Bearer tokens: `read` for GET, `admin` for changes. A query "
+                                "parameter an operation does not list is refused with 400 naming it."},
         "servers": [{"url": "/"}],
         "components": {"schemas": schemas,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},

@@ -1,4 +1,5 @@
-"""Hook implementations of faultmgr-api: the ``api:`` section, the server's life, the ``remote`` commands."""
+"""Hook implementations of faultmgr-api: the ``api:`` section, the server's life, the command line's HTTP
+transport and the ``nodes`` command."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from faultmgr_api.tokens import load_tokens
 if TYPE_CHECKING:
     import click
 
+    from faultmgr.cli.client_config import ApiTarget
+    from faultmgr.cli.transport import Transport
     from faultmgr.daemon import Daemon
     from faultmgr_api.server import ApiServer
 
@@ -131,6 +134,21 @@ def faultmgr_shutdown(daemon: Daemon) -> None:
 
 @hookimpl
 def faultmgr_cli_commands(cli: click.Group) -> None:
-    from faultmgr_api.remote_cli import remote
+    from faultmgr_api.nodes_cli import nodes_command
 
-    cli.add_command(remote)
+    cli.add_command(nodes_command)
+
+
+@hookimpl
+def faultmgr_control_commands(commands: dict[str, Any]) -> None:
+    from faultmgr_api.nodes_cli import nodes_request
+
+    commands["nodes"] = nodes_request
+
+
+@hookimpl
+def faultmgr_control_transport(target: ApiTarget) -> Transport:
+    """Every daemon command goes over ``POST /api/v1/control`` when an API address is configured."""
+    from faultmgr_api.http_transport import ApiTransport
+
+    return ApiTransport(target)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from faultmgr.alert import AlertView
 from faultmgr_api.bodies import AckBody, SilenceBody, UnackBody
-from faultmgr_api.errors import ApiError, parse_body
+from faultmgr_api.errors import ApiError, parse_body, query_params
 from faultmgr_api.server import caller, daemon_of, needs
 
 STATES = ("pending", "firing", "resolved")
@@ -65,6 +65,7 @@ def _alert_id(request: web.Request) -> int:
 
 
 @needs("read")
+@query_params("state", "severity", "rule", "subject")
 async def list_alerts(request: web.Request) -> web.Response:
     """Alerts, oldest first; pending and firing ones by default, ``state=resolved`` reads the journal."""
     daemon = daemon_of(request)
@@ -96,6 +97,7 @@ def _resolved_record(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @needs("read")
+@query_params()
 async def get_alert(request: web.Request) -> web.Response:
     daemon = daemon_of(request)
     alert_id = _alert_id(request)
@@ -128,6 +130,7 @@ async def unack_alert(request: web.Request) -> web.Response:
 
 
 @needs("read")
+@query_params("all")
 async def list_silences(request: web.Request) -> web.Response:
     daemon = daemon_of(request)
     include_expired = request.query.get("all", "false").lower() in ("1", "true", "yes")

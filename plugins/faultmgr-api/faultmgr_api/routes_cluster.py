@@ -12,7 +12,7 @@ from aiohttp import web
 from faultmgr.event import Event
 from faultmgr_api.bodies import EventBody, ReloadBody
 from faultmgr_api.cluster import nodes_view, pools_view, status_view
-from faultmgr_api.errors import ApiError, parse_body
+from faultmgr_api.errors import ApiError, parse_body, query_params
 from faultmgr_api.routes_alerts import int_param
 from faultmgr_api.server import caller, daemon_of, needs, server_of
 from faultmgr_api.stream import KINDS
@@ -26,27 +26,32 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 @needs("read")
+@query_params()
 async def whoami(request: web.Request) -> web.Response:
     token = caller(request)
     return _json({"name": token.name, "scope": token.scope, "node": daemon_of(request).node})
 
 
 @needs("read")
+@query_params()
 async def status(request: web.Request) -> web.Response:
     return _json(status_view(daemon_of(request)))
 
 
 @needs("read")
+@query_params()
 async def nodes(request: web.Request) -> web.Response:
     return _json(nodes_view(daemon_of(request)))
 
 
 @needs("read")
+@query_params()
 async def pools(request: web.Request) -> web.Response:
     return _json({"pools": await pools_view(daemon_of(request))})
 
 
 @needs("read")
+@query_params()
 async def pool(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     found = await pools_view(daemon_of(request), only=name)
@@ -56,6 +61,7 @@ async def pool(request: web.Request) -> web.Response:
 
 
 @needs("read")
+@query_params()
 async def rules(request: web.Request) -> web.Response:
     daemon = daemon_of(request)
     items = [{"name": name, "enabled": spec.enabled, "severity": spec.severity, "notify": list(spec.notify),
@@ -68,6 +74,7 @@ async def rules(request: web.Request) -> web.Response:
 
 
 @needs("read")
+@query_params("limit", "before_id", "kind", "subject", "source", "since", "until")
 async def events(request: web.Request) -> web.Response:
     """The journal's events, newest first; page with ``before_id`` = the last id of the previous page."""
     daemon = daemon_of(request)
@@ -124,6 +131,7 @@ async def reload(request: web.Request) -> web.Response:
 
 
 @needs("read")
+@query_params("kinds")
 async def stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``event``, ``alert`` and ``notification`` (``kinds=event,alert`` to choose)."""
     raw = request.query.get("kinds", "")

@@ -95,13 +95,21 @@ class ApiServer:
             log.error("api: tokens not reloaded, the old ones stay in force: %s", exc)
 
     def build_app(self) -> web.Application:
-        from faultmgr_api import dashboard, openapi, routes_alerts, routes_cluster, routes_pools
+        from faultmgr_api import (
+            dashboard,
+            openapi,
+            routes_alerts,
+            routes_cluster,
+            routes_control,
+            routes_pools,
+        )
 
         app = web.Application(middlewares=[json_errors, bearer_auth], client_max_size=self.section.max_body_bytes)
         app[API_KEY] = self
         routes_alerts.add_routes(app)
         routes_cluster.add_routes(app)
         routes_pools.add_routes(app)
+        routes_control.add_routes(app)
         openapi.add_routes(app)
         app.router.add_get("/metrics", self.serve_metrics)
         if self.section.dashboard:

@@ -72,6 +72,12 @@ def tour(daemon: Daemon) -> list[requests.Response]:
         daemon.delete("/api/v1/pools/web/servers/web1/override"),
         daemon.post("/api/v1/pools/nope/servers/web1/drain", {}),
         daemon.post("/api/v1/pools/web/servers/web1/weight", {"weight": "x"}),
+        daemon.get("/api/v1/alerts?sevrity=critical"), daemon.get("/api/v1/events?limit=2&kinds=x"),
+        daemon.get("/api/v1/status?verbose=1"),
+        daemon.post("/api/v1/control", {"cmd": "silence.list", "args": {"all": True}}, token=READ),
+        daemon.post("/api/v1/control", {"cmd": "ack", "args": {"id": 999999}}),
+        daemon.post("/api/v1/control", {"cmd": "silence.expire", "args": {"id": 1}}, token=READ),
+        daemon.post("/api/v1/control", {"command": "status"}),
     ]
     silence = next(r for r in out if r.status_code == 201).json()
     out.append(daemon.delete(f"/api/v1/silences/{silence['id']}"))
