@@ -88,7 +88,10 @@ def reconcile_in_background(daemon: Any) -> asyncio.Task[dict[str, Report]] | No
     if not isinstance(getattr(config, "sections", {}).get("pools"), PoolsModel):
         return None
     directory = directory_of(daemon)
-    following = _following.setdefault(daemon, _Following())
+    try:
+        following = _following.setdefault(daemon, _Following())
+    except TypeError:  # a daemon stand-in without weak references: no state kept across reloads
+        following = _Following()
     # Drains and joins of the previous config act through its controllers: call them off before anything
     # reconciles the new one; they resume below on the new controllers, where the store's marks left them.
     following.transitions.stop()
@@ -133,7 +136,10 @@ def faultmgr_reloaded(daemon: Any, changed: list[str]) -> None:
 @hookimpl
 def faultmgr_shutdown(daemon: Any) -> None:
     """Call off the drains and joins in flight (their marks are durable: the next start resumes them)."""
-    following = _following.pop(daemon, None)
+    try:
+        following = _following.pop(daemon, None)
+    except TypeError:
+        return
     if following is not None:
         following.transitions.stop()
 
