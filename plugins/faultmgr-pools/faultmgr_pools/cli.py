@@ -1,4 +1,6 @@
-"""``faultmgr pool list|drain|add|weight``: operator commands that ask the running daemon (control socket).
+"""``faultmgr pool list|show|drain|add|weight``: operator commands that ask the running daemon, through the
+HTTP API when one is configured (``--api``, ``$FAULTMGR_API_URL``, the client config file) and the local
+control socket otherwise (:mod:`faultmgr.cli.transport`); the same output either way.
 
 Exit codes: 0 done; 1 the daemon refused (unknown pool or server, server not healthy, load balancer
 error); 2 the daemon is not reachable (as every other daemon command).
@@ -12,8 +14,9 @@ from typing import Any
 import click
 
 from faultmgr.cli.common import UserError
-from faultmgr.cli.daemon_cmds import config_option, control_socket
-from faultmgr.control import ControlError, ControlRefused, request
+from faultmgr.cli.daemon_cmds import config_option
+from faultmgr.cli.transport import api_option, transport_for
+from faultmgr.control import ControlError, ControlRefused
 
 #: Seconds a request may take beyond the wait it asks for (quiesce, removal, HAProxy's retried delete).
 MARGIN_S = 30.0
@@ -29,18 +32,16 @@ class Refused(click.ClickException):
         click.echo(f"faultmgr: {self.format_message()}", err=True)
 
 
-def ask(config: tuple[str, ...], cmd: str, args: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+def ask(config: tuple[str, ...], api: str | None, cmd: str, args: dict[str, Any],
+        timeout: float = 30.0) -> dict[str, Any]:
     """One request to the daemon, waiting at most ``timeout`` for the answer; :class:`UserError` (exit 2)
     when it cannot be reached, :class:`Refused` (exit 1) when it says no."""
-    path = control_socket(config)
     try:
-        return request(path, cmd, timeout=timeout, **args)
+        return transport_for(config, api).request(cmd, timeout=timeout, **args)
     except ControlRefused as exc:
         raise Refused(str(exc)) from None
     except ControlError as exc:
         raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(f"cannot talk to the daemon at {path}: {exc}") from None
 
 
 def _changes(report: dict[str, Any]) -> str:
@@ -69,14 +70,31 @@ def pool_group() -> None:
 
 @pool_group.command("list")
 @config_option
+@api_option
 @json_option
 @click.argument("pool", required=False)
-def list_command(config: tuple[str, ...], as_json: bool, pool: str | None) -> None:
+def list_command(config: tuple[str, ...], api: str | None, as_json: bool, pool: str | None) -> None:
     """List the pools (or one) with each server's declared and live weight, state and active connections.
 
     Example: faultmgr pool list web
     """
-    answer = ask(config, "pool.list", {"pool": pool} if pool else {})
+    _show(ask(config, api, "pool.list", {"pool": pool} if pool else {}), as_json)
+
+
+@pool_group.command("show")
+@config_option
+@api_option
+@json_option
+@click.argument("pool")
+def show_command(config: tuple[str, ...], api: str | None, as_json: bool, pool: str) -> None:
+    """Show one POOL, as `pool list POOL` does.
+
+    Example: faultmgr pool show web --json
+    """
+    _show(ask(config, api, "pool.list", {"pool": pool}), as_json)
+
+
+def _show(answer: dict[str, Any], as_json: bool) -> None:
     if as_json:
         _out(answer, True, "")
         return
@@ -95,20 +113,21 @@ def list_command(config: tuple[str, ...], as_json: bool, pool: str | None) -> No
 
 @pool_group.command("drain")
 @config_option
+@api_option
 @json_option
 @click.option("--timeout", type=click.FloatRange(min=0), default=None,
               help="seconds to wait for active connections to end (default: the pool's drain_timeout)")
 @click.argument("pool")
 @click.argument("server")
-def drain_command(config: tuple[str, ...], as_json: bool, timeout: float | None, pool: str, server: str) -> None:
+def drain_command(config: tuple[str, ...], api: str | None, as_json: bool, timeout: float | None, pool: str, server: str) -> None:
     """Take SERVER out of POOL without cutting requests: weight 0 (no new connections), wait until its
     active connections reach zero or the timeout passes, then remove it.
 
     Example: faultmgr pool drain web web1 --timeout 60
     """
     if timeout is None:
-        timeout = float(ask(config, "pool.list", {"pool": pool})["pools"][0]["drain_timeout"])
-    answer = ask(config, "pool.drain", {"pool": pool, "server": server, "drain_timeout": timeout},
+        timeout = float(ask(config, api, "pool.list", {"pool": pool})["pools"][0]["drain_timeout"])
+    answer = ask(config, api, "pool.drain", {"pool": pool, "server": server, "drain_timeout": timeout},
                  timeout + MARGIN_S)
     how = ("drained" if answer["drained"]
            else f"timed out with {answer['active_left']} active connection(s), removed anyway")
@@ -118,6 +137,7 @@ def drain_command(config: tuple[str, ...], as_json: bool, timeout: float | None,
 
 @pool_group.command("add")
 @config_option
+@api_option
 @json_option
 @click.option("--weight", type=click.IntRange(min=0), default=None, help="weight (default: the declared one)")
 @click.option("--rise", type=click.IntRange(min=1), default=None,
@@ -129,7 +149,7 @@ def drain_command(config: tuple[str, ...], as_json: bool, timeout: float | None,
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="its port (default: the service's)")
 @click.argument("pool")
 @click.argument("server")
-def add_command(config: tuple[str, ...], as_json: bool, weight: int | None, rise: int | None, timeout: float,
+def add_command(config: tuple[str, ...], api: str | None, as_json: bool, weight: int | None, rise: int | None, timeout: float,
                 address: str | None, port: int | None, pool: str, server: str) -> None:
     """Add SERVER to POOL once it is healthy: a declared standby server, one drained earlier, or a new one
     given with --address. Healthy means that the daemon's probe of SERVER (a `probe` detector target of that
@@ -141,21 +161,22 @@ def add_command(config: tuple[str, ...], as_json: bool, weight: int | None, rise
     optional = {"weight": weight, "rise": rise, "address": address, "port": port}
     args.update({k: v for k, v in optional.items() if v is not None})
     # add_server checks the deadline between checks: one more interval and check may run past it.
-    answer = ask(config, "pool.add", args, timeout + MARGIN_S)
+    answer = ask(config, api, "pool.add", args, timeout + MARGIN_S)
     _out(answer, as_json, f"{server} added to pool {pool} at weight {answer['weight']} after {answer['check']} "
                           f"passed {answer['rise']} time(s): {_changes(answer['report'])}")
 
 
 @pool_group.command("weight")
 @config_option
+@api_option
 @json_option
 @click.argument("pool")
 @click.argument("server")
 @click.argument("weight", type=click.IntRange(min=0))
-def weight_command(config: tuple[str, ...], as_json: bool, pool: str, server: str, weight: int) -> None:
+def weight_command(config: tuple[str, ...], api: str | None, as_json: bool, pool: str, server: str, weight: int) -> None:
     """Set SERVER's weight in POOL (0: no new connections); it stays until changed again.
 
     Example: faultmgr pool weight web web2 5
     """
-    answer = ask(config, "pool.weight", {"pool": pool, "server": server, "weight": weight})
+    answer = ask(config, api, "pool.weight", {"pool": pool, "server": server, "weight": weight})
     _out(answer, as_json, f"{server} of pool {pool} now has weight {weight}: {_changes(answer['report'])}")

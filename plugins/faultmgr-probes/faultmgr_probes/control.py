@@ -1,5 +1,6 @@
 """`faultmgr probe maintenance TARGET on|off` and `faultmgr probe list`: the maintenance switch of a real
-server, set in the running daemon through its control socket, kept across restarts, journalled with who."""
+server, set in the running daemon through its control socket (or its HTTP API when one is configured: see
+:mod:`faultmgr.cli.transport`), kept across restarts, journalled with who."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 import click
 
 from faultmgr.cli.common import UserError
-from faultmgr.cli.daemon_cmds import config_option, control_socket
-from faultmgr.control import ControlError, ControlRefused, request
+from faultmgr.cli.daemon_cmds import config_option
+from faultmgr.cli.transport import api_option, transport_for
+from faultmgr.control import ControlError, ControlRefused
 from faultmgr_probes.detector import ProbeDetector
 
 
@@ -43,9 +45,11 @@ async def list_request(daemon: Any, who: str, req: dict[str, Any]) -> dict[str, 
     return {"ok": True, "detectors": {p.name: p.status().get("targets", {}) for p in _probes(daemon, None)}}
 
 
-def _ask(config: tuple[str, ...], cmd: str, **args: Any) -> dict[str, Any]:
+def _ask(config: tuple[str, ...], api: str | None, cmd: str, **args: Any) -> dict[str, Any]:
+    """Through the HTTP API when one is configured, else the control socket; a refusal exits 1, an
+    unreachable daemon 2."""
     try:
-        return request(control_socket(config), cmd, **args)
+        return transport_for(config, api).request(cmd, **args)
     except ControlRefused as exc:
         click.echo(f"faultmgr: {exc}", err=True)
         raise SystemExit(1) from None
@@ -63,13 +67,14 @@ def probe_group() -> None:
 
 @probe_group.command("list")
 @config_option
+@api_option
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
-def list_command(config: tuple[str, ...], as_json: bool) -> None:
+def list_command(config: tuple[str, ...], api: str | None, as_json: bool) -> None:
     """List probe targets with their state.
 
     Example: faultmgr probe list -c /etc/faultmgr/
     """
-    answer = _ask(config, "probe.list")
+    answer = _ask(config, api, "probe.list")
     if as_json:
         click.echo(json.dumps(answer["detectors"], indent=2, default=str))
         return
@@ -81,10 +86,11 @@ def list_command(config: tuple[str, ...], as_json: bool) -> None:
 
 @probe_group.command("maintenance")
 @config_option
+@api_option
 @click.argument("target")
 @click.argument("switch", type=click.Choice(["on", "off"]))
 @click.option("--detector", help="only this probe detector (default: every one that has the target)")
-def maintenance_command(config: tuple[str, ...], target: str, switch: str, detector: str | None) -> None:
+def maintenance_command(config: tuple[str, ...], api: str | None, target: str, switch: str, detector: str | None) -> None:
     """Put a probe target in maintenance (not checked, no alerts) or take it out; survives restarts.
 
     Example: faultmgr probe maintenance web1 on
@@ -92,5 +98,5 @@ def maintenance_command(config: tuple[str, ...], target: str, switch: str, detec
     args: dict[str, Any] = {"target": target, "on": switch == "on"}
     if detector:
         args["detector"] = detector
-    answer = _ask(config, "probe.maintenance", **args)
+    answer = _ask(config, api, "probe.maintenance", **args)
     click.echo(f"{target}: maintenance {switch} ({', '.join(answer['detectors'])})")
