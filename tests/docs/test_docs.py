@@ -27,14 +27,30 @@ def test_there_are_docs() -> None:
     assert {"README.md", "docs/index.md", "docs/reference.md"} <= names
 
 
+def anchors(page: Path) -> set[str]:
+    """The fragment ids a Markdown renderer (GitHub's) gives the page's headings: lower case, punctuation
+    dropped, spaces to hyphens, repeats numbered."""
+    seen: dict[str, int] = {}
+    found = set()
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        found.add(slug if count == 0 else f"{slug}-{count}")
+    return found
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_internal_links_resolve(page: Path) -> None:
+    """Files and the headings named by ``#fragment`` exist (in the page itself or the one linked)."""
     broken = []
     for target in LINK.findall(page.read_text()):
-        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+        if re.match(r"^[a-z]+:", target):
             continue
-        path = target.split("#", 1)[0]
-        if not (page.parent / path).exists():
+        path, _, fragment = target.partition("#")
+        linked = (page.parent / path) if path else page
+        if not linked.exists() or (fragment and linked.suffix == ".md" and fragment not in anchors(linked)):
             broken.append(target)
     assert broken == [], f"{page}: broken links {broken}"
 
