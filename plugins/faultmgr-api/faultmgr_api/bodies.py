@@ -105,9 +105,12 @@ class DrainBody(Body):
 
 
 class AddServerBody(Body):
-    """Put a server (back) in a pool once a TCP check to it passes."""
+    """Put a server (back) in a pool once its health check passes ``rise`` times in a row: the daemon's probe
+    of a target named like the server when one watches it, else a TCP connection."""
 
     weight: int | None = Field(None, ge=0, le=65535, description="weight (default: the declared one)")
+    rise: int | None = Field(None, ge=1, le=100, description="checks that must pass in a row (default: the "
+                                                             "probe's rise, else 1)")
     address: str | None = Field(None, description="address of a server the rule file does not declare")
     port: int | None = Field(None, ge=1, le=65535, description="its port (default: the service's)")
     timeout: Duration = Field(30.0, description="give up when the server is not healthy within this")

@@ -230,7 +230,7 @@ def _pool_ops() -> dict[str, Any]:
     return {
         base + "/drain": {"post": _op("Drain: weight 0, wait for connections to end, remove", "admin", ok, 404,
                                       body="DrainBody", params=params, optional_body=True)},
-        base + "/add": {"post": _op("Put a server in the pool once a TCP check passes", "admin", ok, 404, 409,
+        base + "/add": {"post": _op("Put a server in the pool once its health check passes `rise` times", "admin", ok, 404, 409,
                                     body="AddServerBody", params=params, optional_body=True)},
         base + "/weight": {"post": _op("Set a server's weight (kept until the override is cleared)", "admin", ok,
                                        404, body="WeightBody", params=params)},

@@ -51,19 +51,23 @@ async def drain(request: web.Request) -> web.Response:
 
 @needs("admin")
 async def add(request: web.Request) -> web.Response:
+    from faultmgr_pools.health import health_check
     from faultmgr_pools.nodes import PoolError, add_server
 
     body = await parse_body(request, AddServerBody, optional=True)
     controller, pool, server = _target(request)
+    # The check `faultmgr pool add` waits on: the daemon's probe of the server when one watches it, else TCP.
+    check = health_check(daemon_of(request), server, body.rise)
     try:
         report = await add_server(controller, server, weight=body.weight, address=body.address, port=body.port,
-                                  timeout=body.timeout)
+                                  check=check, rise=check.rise, interval=check.interval, timeout=body.timeout)
     except PoolError as exc:
         raise ApiError(422, str(exc)) from None
     if report is None:
-        raise ApiError(409, f"server {server!r} did not pass its TCP check within {body.timeout:g}s; "
-                            f"pool {pool} is unchanged")
-    _journal(request, "pool.add", pool, server, f"weight={body.weight if body.weight is not None else 'declared'}")
+        raise ApiError(409, f"server {server!r} did not pass its {check.what} {check.rise} time(s) in a row "
+                            f"within {body.timeout:g}s (last: {check.last_reason}); pool {pool} is unchanged")
+    weight = body.weight if body.weight is not None else "declared"
+    _journal(request, "pool.add", pool, server, f"weight={weight} rise={check.rise}")
     return await _answer(request, pool, {"server": server, "report": report.as_dict()})
 
 

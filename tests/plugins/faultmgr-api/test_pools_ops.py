@@ -50,11 +50,11 @@ def test_drain_then_add_back_when_healthy(daemon: Daemon, restored: None) -> Non
     assert servers(daemon)["web2"]["weight"] is None  # gone from haproxy's backend
     port = servers(daemon)["web2"]["port"]
     unhealthy = daemon.post(f"{BASE}/web2/add", {"timeout": "1s"})
-    assert unhealthy.status_code == 409 and "did not pass its TCP check" in unhealthy.json()["error"]
+    assert unhealthy.status_code == 409 and "did not pass its TCP check 1 time(s)" in unhealthy.json()["error"]
     with socket.socket() as listener:  # web2 comes up: now the TCP check passes
         listener.bind(("127.0.0.1", port))
         listener.listen()
-        added = daemon.post(f"{BASE}/web2/add", {"timeout": "5s"})
+        added = daemon.post(f"{BASE}/web2/add", {"timeout": "5s", "rise": 2})
     assert added.status_code == 200, added.text
     assert servers(daemon)["web2"]["weight"] == 10
 
