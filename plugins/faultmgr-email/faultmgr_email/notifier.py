@@ -189,7 +189,9 @@ class EmailNotifier(Notifier):
                 use_tls=s.security == "tls", start_tls=s.security == "starttls",
                 tls_context=self._tls_context() if s.security != "none" else None,
                 username=s.username, password=self._password(), timeout=s.timeout,
-                local_hostname=s.local_hostname,
+                # Named here: left unset, aiosmtplib looks the FQDN up again in a worker thread on every
+                # connection, a thread hop on the path of every page.
+                local_hostname=s.local_hostname or local_fqdn(),
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise delivery_error(exc) from exc
