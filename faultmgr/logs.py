@@ -8,8 +8,16 @@ import sys
 import time
 
 
+def fields(**values: object) -> dict[str, dict[str, object]]:
+    """Structured data for one log record, as ``log.info(msg, ..., extra=fields(receiver=..., attempt=...))``:
+    with ``log_format: json`` each becomes a key of the line's object (the text format shows the message
+    only, which should already name the same things)."""
+    return {"fields": values}
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and extra ``fields`` if given."""
+    """One JSON object per line: time, level, logger, message, and extra ``fields`` if given (a field never
+    replaces one of those four keys)."""
 
     def format(self, record: logging.LogRecord) -> str:
         data = {
@@ -18,15 +26,18 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            data.update(fields)
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            for key, value in extra.items():
+                data.setdefault(key, value)
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
 
 
 def setup(level: str = "info", fmt: str = "text") -> None:
+    """Log to stderr, one line per record, at ``level`` and as ``text`` or ``json``; calling it again (a
+    reload) replaces faultmgr's handler instead of adding a second one."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_faultmgr", False):

@@ -136,15 +136,20 @@ class DaemonProcess:
     """
 
     def __init__(self, workdir: Path, port: int = 0, group_wait: str = "0s", group_interval: str = "0s",
-                 receivers: str | None = None, notify: str = "hook") -> None:
+                 receivers: str | None = None, notify: str = "hook", text: str | None = None) -> None:
         """The default receiver is a webhook to ``port``; ``receivers`` (a YAML block) replaces it, and
-        ``notify`` names who the rule pages."""
+        ``notify`` names who the rule pages. ``text`` replaces the whole config (``{state}`` in it becomes
+        the state directory; its detector must be an ``external`` one named ``ext`` for :meth:`inject`)."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.state = workdir / "state"
         self.config = workdir / "faultmgr.yaml"
-        if receivers is None:
-            receivers = WEBHOOK.format(port=port, group_wait=group_wait, group_interval=group_interval)
-        self.config.write_text(CONFIG.format(state=self.state, receivers=receivers.rstrip("\n"), notify=notify))
+        if text is not None:
+            self.config.write_text(text.replace("{state}", str(self.state)))
+        else:
+            if receivers is None:
+                receivers = WEBHOOK.format(port=port, group_wait=group_wait, group_interval=group_interval)
+            self.config.write_text(CONFIG.format(state=self.state, receivers=receivers.rstrip("\n"),
+                                                 notify=notify))
         self.log = workdir / "daemon.log"
         self.socket = self.state / "control.sock"
         self.journal = self.state / "journal.db"
@@ -203,6 +208,22 @@ class DaemonProcess:
     def outbox(self) -> list[tuple[str, str, str]]:
         """(deduplication key, state, payload) of every outbox row, oldest first."""
         return self._query("SELECT dedup_key, state, payload FROM outbox ORDER BY id")
+
+    def action_runs(self) -> list[tuple[str, str, str, str]]:
+        """(action, phase, state, detail) of every action run in the journal, oldest first."""
+        return self._query("SELECT action, phase, state, detail FROM action_runs ORDER BY id")
+
+    def log_objects(self) -> list[dict[str, Any]]:
+        """The log's lines that are JSON objects (``log_format: json``), in order."""
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict):
+                out.append(item)
+        return out
 
     def alert_states(self) -> dict[str, str]:
         """Subject -> state of each alert in the journal."""

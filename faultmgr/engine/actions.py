@@ -14,6 +14,7 @@ from faultmgr.clock import Clock
 from faultmgr.component import Action, ActionResult
 from faultmgr.engine.journal import Journal
 from faultmgr.event import Event, Severity
+from faultmgr.logs import fields
 
 log = logging.getLogger("faultmgr.actions")
 
@@ -61,14 +62,19 @@ class ActionRunner:
         phase = "resolve" if resolved else "fire"
         if not self.journal.claim_action(alert.fingerprint, alert.firing, name, phase, self.clock.now()):
             log.info("action %s already ran for alert #%d firing %d (%s); not repeated", name, alert.id,
-                     alert.firing, phase)
+                     alert.firing, phase, extra=fields(action=name, alert_id=alert.id, rule=alert.rule,
+                                                       fingerprint=alert.fingerprint, firing=alert.firing,
+                                                       phase=phase, outcome="not repeated"))
             return True
         result = await self._run_one(instance, settings.timeout, alert, event, resolved)
         state = "ok" if result.ok else ("timeout" if result.detail.startswith("timed out") else "failed")
         self.journal.finish_action(alert.fingerprint, alert.firing, name, phase, state, result.detail,
                                    self.clock.now())
         self.on_outcome(name, result.ok)
-        log.info("action %s for alert #%d (%s): %s %s", name, alert.id, phase, state, result.detail)
+        log.log(logging.INFO if result.ok else logging.WARNING, "action %s for alert #%d (%s): %s %s", name,
+                alert.id, phase, state, result.detail,
+                extra=fields(action=name, alert_id=alert.id, rule=alert.rule, fingerprint=alert.fingerprint,
+                             firing=alert.firing, phase=phase, outcome=state, detail=result.detail[:500]))
         if result.ok:
             return True
         self.emit(Event(kind="action.failed", source="faultmgr", subject=alert.subject, severity=Severity.WARNING,

@@ -19,6 +19,7 @@ from faultmgr.engine.routing import Router
 from faultmgr.engine.rules import CompiledRule, ConditionState, RuleState
 from faultmgr.engine.silences import Silence, SilenceStore
 from faultmgr.event import Event, Severity
+from faultmgr.logs import fields
 
 log = logging.getLogger("faultmgr.engine")
 
@@ -123,6 +124,12 @@ class Engine:
         """Journal ``event`` and evaluate it against every rule that can match it."""
         self.events_seen += 1
         self.journal.record_event(event)
+        # One line per event is what operators asked for; the guard keeps its cost to one cached level check
+        # when INFO is off (benchmarks, tests, simulate).
+        if log.isEnabledFor(logging.INFO):
+            log.info("event #%d %s %s (%s) from %s", event.id, event.kind, event.subject, event.severity,
+                     event.source, extra=fields(event_id=event.id, kind=event.kind, source=event.source,
+                                                subject=event.subject, severity=str(event.severity)))
         # A hook call through pluggy costs microseconds even with no implementation: a sixth of the
         # engine's time per event in bench/engine.py, so it is skipped when no plugin observes events.
         if self.hook is not None and self.hook.faultmgr_event.get_hookimpls():
@@ -296,6 +303,10 @@ class Engine:
                                       f"until it settles.")
 
     def _changed(self, alert: Alert, change: str) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info("alert #%d %s on %s: %s", alert.id, alert.rule, alert.subject, change,
+                     extra=fields(alert_id=alert.id, rule=alert.rule, subject=alert.subject,
+                                  fingerprint=alert.fingerprint, change=change, severity=alert.severity))
         view = alert.view()
         self.sink.alert_changed(view, change)
         if self.hook is not None and self.hook.faultmgr_alert_changed.get_hookimpls():

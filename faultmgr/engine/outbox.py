@@ -21,6 +21,7 @@ from faultmgr.clock import Clock
 from faultmgr.component import DeliveryError, Notifier
 from faultmgr.config.model import RetryPolicy
 from faultmgr.engine.journal import Journal
+from faultmgr.logs import fields
 
 log = logging.getLogger("faultmgr.outbox")
 
@@ -199,6 +200,11 @@ class Outbox:
         finally:
             self._busy.discard(receiver)
         self._set(row_id, state="done", receipt=str(receipt)[:500], last_error="")
+        if log.isEnabledFor(logging.INFO):
+            log.info("notification #%d to %s delivered (attempt %d): %s", row_id, receiver, attempts,
+                     str(receipt)[:200], extra=fields(receiver=receiver, notification_id=row_id, attempt=attempts,
+                                                     outcome="sent", dedup_key=notification.dedup_key,
+                                                     receipt=str(receipt)[:200]))
         self.on_outcome(receiver, notification, "sent", str(receipt))
 
     def _failed(self, channel: Channel, row_id: int, attempts: int, created_at: float,
@@ -208,18 +214,26 @@ class Outbox:
         expired = self.clock.now() - created_at >= policy.give_up_after
         if channel.fallback and (exc.permanent or attempts >= policy.fallback_after or expired):
             self._set(row_id, state="forwarded", last_error=error)
+            log.warning("notification #%d to %s failed (attempt %d); handed to its fallback %s: %s", row_id,
+                        channel.name, attempts, channel.fallback, error,
+                        extra=fields(receiver=channel.name, notification_id=row_id, attempt=attempts,
+                                     outcome="forwarded", fallback=channel.fallback, error=error))
             self.on_outcome(channel.name, notification, "forwarded", error)
             self._forward(channel, notification)
             return
         if exc.permanent or expired:
             self._set(row_id, state="dead", last_error=error)
-            log.error("notification #%d to %s given up: %s", row_id, channel.name, error)
+            log.error("notification #%d to %s given up (attempt %d): %s", row_id, channel.name, attempts, error,
+                      extra=fields(receiver=channel.name, notification_id=row_id, attempt=attempts, outcome="dead",
+                                   error=error))
             self.on_outcome(channel.name, notification, "dead", error)
             return
         delay = backoff(policy, attempts, exc.retry_after)
         self._set(row_id, state="pending", last_error=error, next_at=self.clock.now() + delay)
         log.warning("notification #%d to %s failed (attempt %d, next in %.1fs): %s", row_id, channel.name,
-                    attempts, delay, error)
+                    attempts, delay, error, extra=fields(receiver=channel.name, notification_id=row_id,
+                                                         attempt=attempts, outcome="retry",
+                                                         retry_in=round(delay, 3), error=error))
         self.on_outcome(channel.name, notification, "retry", error)
 
     def _forward(self, channel: Channel, first: Notification) -> None:

@@ -1,0 +1,66 @@
+"""Structured logs: one line per event, alert change, notification outcome and action outcome, with their
+fields as JSON keys under ``log_format: json`` (a real daemon's stderr, parsed line by line)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from daemon_lab import DEADLINE, DaemonProcess
+
+from faultmgr.logs import JsonFormatter, fields
+
+CONFIG = """\
+daemon: {{state_dir: "{{state}}", tick: 50ms, shutdown_timeout: 2s, log_format: json}}
+detectors: {{ext: {{type: external}}}}
+actions: {{mark: {{type: command, argv: [/bin/true]}}}}
+receivers: {{out: {{type: log, path: "{out}", group_by: ['...'], group_wait: 0s}}}}
+rules: {{down: {{match: {{kind: service.down, source: ext}}, notify: [out], actions: [mark]}}}}
+"""
+
+
+def wait(predicate, what: str, daemon: DaemonProcess) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + DEADLINE
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}:\n{daemon.log.read_text()}")
+        time.sleep(0.05)
+
+
+def test_a_daemon_logs_event_alert_notification_and_action_as_json_objects(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    daemon = DaemonProcess(tmp_path, text=CONFIG.format(out=out))
+    daemon.start()
+    try:
+        assert daemon.inject("web1")
+        wait(lambda: out.exists() and out.read_text().strip() != "", "the page", daemon)
+        wait(lambda: any(r[2] == "ok" for r in daemon.action_runs()), "the action's outcome", daemon)
+    finally:
+        daemon.stop()
+    lines = daemon.log_objects()
+    assert lines, daemon.log.read_text()
+    events = [r for r in lines if r.get("kind") == "service.down"]
+    assert len(events) == 1, lines
+    [event] = events
+    assert event["level"] == "info" and event["logger"] == "faultmgr.engine"
+    assert event["source"] == "ext" and event["subject"] == "web1" and event["severity"] == "critical"
+    assert isinstance(event["event_id"], int) and event["event_id"] >= 1
+    assert f"event #{event['event_id']} service.down web1" in event["message"]
+    [firing] = [r for r in lines if r.get("change") == "firing"]
+    assert firing["rule"] == "down" and firing["subject"] == "web1" and len(firing["fingerprint"]) >= 8
+    [sent] = [r for r in lines if r.get("outcome") == "sent"]
+    assert sent["receiver"] == "out" and sent["attempt"] == 1 and isinstance(sent["notification_id"], int)
+    [action] = [r for r in lines if r.get("action") == "mark" and r.get("outcome") == "ok"]
+    assert action["phase"] == "fire" and action["rule"] == "down" and action["fingerprint"] == firing["fingerprint"]
+    # the order things happened in: the event, then its alert, then its page
+    assert lines.index(event) < lines.index(firing) < lines.index(sent)
+
+
+def test_fields_never_replace_the_base_keys() -> None:
+    record = logging.LogRecord("faultmgr.x", logging.INFO, __file__, 1, "hello %s", ("there",), None)
+    for key, value in fields(message="spoofed", level="error", receiver="pager").items():
+        setattr(record, key, value)
+    data = json.loads(JsonFormatter().format(record))
+    assert data["message"] == "hello there" and data["level"] == "info" and data["receiver"] == "pager"
