@@ -138,3 +138,47 @@ def test_alert_resolved_during_group_interval_is_paged_after_a_kill(tmp_path: Pa
         assert wait_for_page(receiver, "web1", "resolved") == 1
     finally:
         daemon.stop()
+
+
+STORM_RECEIVER = """\
+  out:
+    type: log
+    path: {path}
+    group_by: ["..."]
+    group_wait: 0s
+"""
+
+
+def test_a_restart_with_500_firing_alerts_sends_no_page_again(tmp_path: Path) -> None:
+    """keepalived #666: a restart re-announced every state it held. Here 500 alerts are firing and paged, each in
+    its own group; after a restart the only page is the one for a new failure."""
+    out = tmp_path / "pages.jsonl"
+    daemon = DaemonProcess(tmp_path, receivers=STORM_RECEIVER.format(path=out), notify="out")
+
+    def pages() -> list[dict[str, object]]:
+        return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+
+    def wait_pages(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(pages()) < count:
+            assert time.monotonic() < deadline, f"{len(pages())} of {count} pages:\n{daemon.log.read_text()}"
+            time.sleep(0.1)
+
+    try:
+        daemon.start()
+        for i in range(500):
+            assert daemon.inject(f"node{i:03d}")
+        wait_pages(500)
+        daemon.wait_drained()
+        daemon.stop()
+        before = len(pages())
+        daemon.start()
+        assert daemon.inject("canary")  # a new failure after the restart: its page is the sign the outbox ran
+        wait_pages(before + 1)
+        daemon.wait_drained()
+    finally:
+        daemon.stop()
+    after = pages()[before:]
+    assert before == 500
+    assert [[a["subject"] for a in p["alerts"]] for p in after] == [["canary"]]  # type: ignore[union-attr]
+    assert list(daemon.alert_states().values()).count("firing") == 501

@@ -181,3 +181,18 @@ rules:
 """)
     h.feed("probe.failed", "web1", source="ext", payload={"reason": "timeout"})
     assert h.alerts[0].annotations["summary"] == "web1 down (timeout) {__class__} {payload.__init__}"
+
+
+def test_label_regex_negation_excludes_what_it_matches() -> None:
+    h = harness("""
+rules:
+  non-test:
+    match: {kind: probe.failed, labels: ['env!~test|staging', 'pool=~web.*']}
+    notify: [ops]
+""")
+    h.feed("probe.failed", "a", source="ext", labels={"pool": "web1", "env": "prod"})
+    h.feed("probe.failed", "b", source="ext", labels={"pool": "web1", "env": "test"})
+    h.feed("probe.failed", "c", source="ext", labels={"pool": "web1", "env": "staging"})
+    h.feed("probe.failed", "d", source="ext", labels={"pool": "web1"})  # no env label: not test, so it fires
+    h.feed("probe.failed", "e", source="ext", labels={"pool": "web1", "env": "pre-test-1"})  # the regex is anchored
+    assert firing(h) == [("non-test", "a"), ("non-test", "d"), ("non-test", "e")]
