@@ -47,7 +47,8 @@ class ClientConfig(BaseModel):
     token: str | None = Field(None, description="bearer token (the file must then be mode 0600)")
     token_file: Path | None = Field(None, description="file whose first line is the bearer token (mode 0600)")
     cafile: Path | None = Field(None, description="CA bundle to verify an https API's certificate with")
-    timeout: float = Field(10.0, gt=0, description="seconds to wait for a connection and a short answer")
+    timeout: float = Field(10.0, gt=0, description="seconds a connection and an answer may take (commands that "
+                                                   "wait, such as pool drain, allow more)")
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ the same answer, so the output is the same. Plugins provide transports through t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import click
 
@@ -18,7 +18,8 @@ from faultmgr.cli.client_config import ApiTarget, ClientConfigError, api_target
 from faultmgr.cli.common import UserError
 from faultmgr.control import ControlError, ControlRefused, request
 
-F = TypeVar("F", bound=Callable[..., Any])
+#: How long the control socket's answer may take unless a request says.
+SOCKET_TIMEOUT_S = 30.0
 
 api_option = click.option(
     "--api", "api", default=None, metavar="URL",
@@ -37,8 +38,10 @@ class Transport(Protocol):
     #: Where requests go, for messages: a socket path or a URL.
     where: str
 
-    def request(self, cmd: str, timeout: float = 30.0, **args: Any) -> dict[str, Any]:
-        """Send ``{"cmd": cmd, **args}``; the answer (``{"ok": True, ...}``) or an exception."""
+    def request(self, cmd: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        """Send ``{"cmd": cmd, **args}``; the answer (``{"ok": True, ...}``) or an exception. ``timeout``: how
+        long the answer may take (a request that waits, such as a pool drain, gives it), else the transport's
+        own default."""
         ...
 
 
@@ -49,10 +52,10 @@ class SocketTransport:
         self.path = path
         self.where = str(path)
 
-    def request(self, cmd: str, timeout: float = 30.0, **args: Any) -> dict[str, Any]:
-        """One request on the socket."""
+    def request(self, cmd: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        """One request on the socket (30 s for the answer unless ``timeout`` says)."""
         try:
-            return request(self.path, cmd, timeout=timeout, **args)
+            return request(self.path, cmd, timeout=SOCKET_TIMEOUT_S if timeout is None else timeout, **args)
         except OSError as exc:  # anything the socket raises beyond what request() words itself
             raise ControlError(f"cannot talk to the daemon at {self.path}: {exc}") from None
 

@@ -28,8 +28,10 @@ class ApiTransport:
         self.target = target
         self.where = target.url
 
-    def request(self, cmd: str, timeout: float = 30.0, **args: Any) -> dict[str, Any]:
-        """One request: the answer (``{"ok": True, ...}``), or :class:`ControlRefused` / :class:`ControlError`."""
+    def request(self, cmd: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        """One request: the answer (``{"ok": True, ...}``), or :class:`ControlRefused` / :class:`ControlError`.
+        The connection and the answer may take the client config's ``timeout`` (10 s), or ``timeout`` when the
+        request waits longer (a pool drain)."""
         target = self.target
         body = json.dumps({"cmd": cmd, "args": args}, default=str).encode()
         # The request's name and arguments travel in the body: no pool or server name is ever put in the URL.
@@ -41,7 +43,7 @@ class ApiTransport:
         if target.url.startswith("https:"):
             context = ssl.create_default_context(cafile=str(target.cafile) if target.cafile else None)
         try:
-            with urllib.request.urlopen(req, timeout=max(timeout, target.timeout), context=context) as response:
+            with urllib.request.urlopen(req, timeout=max(timeout or 0.0, target.timeout), context=context) as response:
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raise self._refusal(exc) from None
