@@ -15,6 +15,7 @@ from faultmgr.event import Severity
 from faultmgr.runtime import Runtime
 from faultmgr_probes.checks import build_check
 from faultmgr_probes.deadlines import Attempt, Deadlines
+from faultmgr_probes.latency import LatencyHistogram, LatencySnapshot
 from faultmgr_probes.maintenance import Maintenance
 from faultmgr_probes.result import CheckResult, ProbeFn, Status
 from faultmgr_probes.schedule import ConcurrencyLimit, LatenessHistogram, SlotSchedule
@@ -43,6 +44,8 @@ class Check:
     running: bool = False
     overruns: int = 0
     attempt: Attempt = field(default_factory=Attempt)
+    #: The histogram of this check's type (shared by every check of the type).
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     #: False when every name of this check is in maintenance (kept up to date by the detector, since the
     #: schedule looks at it for every launch).
     active: bool = True
@@ -67,13 +70,16 @@ class ProbeDetector(Detector):
         self.checks: list[Check] = []
         self.aliases: dict[str, Alias] = {}
         by_identity: dict[str, Check] = {}
+        #: Every attempt's latency by check type (see :meth:`latency_histograms`).
+        self.latency: dict[str, LatencyHistogram] = {}
         for target in settings.targets:
             if target.name in self.aliases:
                 continue  # the same target listed twice under one name
             identity = target.identity()
             check = by_identity.get(identity)
             if check is None:
-                check = Check(target, build_check(target), CheckState(settings.failurecount, settings.rise))
+                check = Check(target, build_check(target), CheckState(settings.failurecount, settings.rise),
+                              latency=self.latency.setdefault(target.type, LatencyHistogram()))
                 by_identity[identity] = check
                 self.checks.append(check)
             alias = Alias(target)
@@ -202,6 +208,7 @@ class ProbeDetector(Detector):
         finally:
             self._deadlines.disarm(deadline)
         result.latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
+        check.latency.add(result.latency_ms)
         return result
 
     def _record(self, check: Check, result: CheckResult, attempt: int) -> None:
@@ -293,6 +300,11 @@ class ProbeDetector(Detector):
             self._announce("probe.ok", Severity.OK, alias, last, state.last_attempt)
 
     # -- status -------------------------------------------------------------------------------------
+
+    def latency_histograms(self) -> dict[str, LatencySnapshot]:
+        """Latency of every attempt since start (retries and timeouts included), by check type: what a
+        metrics exporter reads at scrape time (events carry latency only on state changes)."""
+        return {check_type: histogram.snapshot() for check_type, histogram in sorted(self.latency.items())}
 
     def status(self) -> dict[str, Any]:
         """Per-target state, the deduplication done, and how the schedule keeps up."""

@@ -223,3 +223,19 @@ async def test_leaving_maintenance_catches_up_on_a_shared_check(backend: Backend
     backend.status = 200
     await run(detector)
     assert sorted(kinds(events)[4:]) == [("probe.ok", "pool-a/www1"), ("probe.ok", "pool-b/www1")]
+
+
+async def test_every_attempt_reaches_the_latency_histogram_without_events(backend: Backend, make_detector,  # type: ignore[no-untyped-def]
+                                                                         events: list[Event]) -> None:
+    # Two names, one check: counted once per attempt, by check type; retries are attempts too.
+    detector = make_detector(targets=[web("www1", backend.port), web("www1-alias", backend.port)], retries=1,
+                             delay_before_retry=0.01)
+    assert detector.latency_histograms()["http"].count == 0
+    await run(detector, 5)
+    assert events == []  # healthy all along: nothing announced, yet all five are counted
+    snap = detector.latency_histograms()["http"]
+    assert snap.count == 5 and snap.buckets[-1] == (float("inf"), 5) and snap.sum_s > 0
+    assert [n for _, n in snap.buckets] == sorted(n for _, n in snap.buckets)  # cumulative
+    backend.status = 503
+    await run(detector)  # fails, retried once: two attempts
+    assert detector.latency_histograms()["http"].count == 7
