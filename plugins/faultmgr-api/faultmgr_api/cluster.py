@@ -37,8 +37,14 @@ def components_of(daemon: Daemon, kind: str, types: tuple[str, ...]) -> Iterator
 
 
 def nodes_view(daemon: Daemon) -> dict[str, Any]:
-    """This node, its heartbeat peers (with each path's last beat) and who holds each VIP."""
+    """This node, its heartbeat peers (with each path's last beat), the head nodes, and who holds each VIP.
+
+    A VIP's holder is this node when its action holds the address here; otherwise a peer whose newest beat
+    lists the address in its status's ``vips`` (``hb.set_status({"vips": [...]})`` on that head), with the
+    age of that beat. Every node claiming a VIP is listed in ``claims``: two claims mean a split brain.
+    """
     peers: list[dict[str, Any]] = []
+    heads: dict[str, dict[str, Any]] = {}
     for name, kind, component in components_of(daemon, "detector", HEARTBEAT_TYPES):
         status = _status(component)
         for peer, info in (status.get("peers") or {}).items():
@@ -47,14 +53,51 @@ def nodes_view(daemon: Daemon) -> dict[str, Any]:
             peers.append({"detector": name, "type": kind, "peer": peer, "state": info.get("state"),
                           "last_seen_ms_ago": info.get("last_seen_ms_ago"), "restarts": info.get("restarts"),
                           "paths": paths})
+            _add_head(heads, peer, name, info)
     vips: list[dict[str, Any]] = []
+    held_here: list[str] = []
     for name, kind, component in components_of(daemon, "action", VIP_TYPES):
         status = _status(component)
         vips.append({"action": name, "type": kind, "vip": status.get("vip"),
                      "interface": status.get("interface"), "held": status.get("held"),
-                     "holder": daemon.node if status.get("held") else None,
                      "last_change": status.get("last_change"), "status": status})
-    return {"node": daemon.node, "peers": peers, "vips": vips}
+        if status.get("held") and status.get("vip"):
+            held_here.append(str(status["vip"]))
+    heads.pop(daemon.node, None)  # a detector watching this node's own name (a test rig) says nothing new
+    me = {"node": daemon.node, "self": True, "detector": None, "state": "self", "last_seen_ms_ago": None,
+          "role": None, "vips": sorted(set(held_here))}
+    for vip in vips:
+        claims = [{"node": daemon.node, "source": "here", "age_ms": None}] if vip["held"] else []
+        claims += [{"node": head["node"], "source": "beat", "age_ms": head["last_seen_ms_ago"]}
+                   for head in heads.values() if _lists(head["vips"], vip["vip"])]
+        vip["claims"] = claims
+        vip["holder"] = claims[0]["node"] if claims else None
+        vip["holder_source"] = claims[0]["source"] if claims else None
+        vip["holder_age_ms"] = claims[0]["age_ms"] if claims else None
+    return {"node": daemon.node, "heads": [me, *heads.values()], "peers": peers, "vips": vips}
+
+
+def _add_head(heads: dict[str, dict[str, Any]], peer: str, detector: str, info: dict[str, Any]) -> None:
+    """Keep, per peer, what the detector that heard it most recently says (several may watch one peer)."""
+    age = info.get("last_seen_ms_ago")
+    known = heads.get(peer)
+    if known is not None and (age is None or (known["last_seen_ms_ago"] is not None
+                                              and known["last_seen_ms_ago"] <= age)):
+        return
+    carried = info.get("status")
+    beat: dict[str, Any] = carried if isinstance(carried, dict) else {}
+    listed = beat.get("vips")
+    heads[peer] = {"node": peer, "self": False, "detector": detector, "state": info.get("state"),
+                   "last_seen_ms_ago": age, "role": beat.get("role"),
+                   "vips": [str(v) for v in listed] if isinstance(listed, list) else []}
+
+
+def _lists(claimed: list[str], vip: Any) -> bool:
+    """Whether ``claimed`` names ``vip``, with or without its prefix length (``10.0.0.100`` or ``/24``)."""
+    if not vip:
+        return False
+    address = str(vip).split("/", 1)[0]
+    return any(c.split("/", 1)[0] == address for c in claimed)
 
 
 def _directory(daemon: Daemon) -> Any:

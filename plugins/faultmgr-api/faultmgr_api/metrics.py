@@ -1,8 +1,17 @@
 """Prometheus metrics of one daemon, in a registry of its own (never the process-global one).
 
 Two sources: counters fed live from ``daemon.listeners`` (events, alert changes, notification outcomes) and
-from the action runner's outcome callback (action runs, VIP failovers); and values read from the daemon at
-scrape time (alerts by state, outbox depth, rule evaluations, heartbeat paths, loop lag).
+from the action runner's outcome callback (action runs, VIP failovers and refusals); and values read from the
+daemon at scrape time (alerts by state, outbox depth, rule evaluations, probe latency, heartbeat paths, loop
+lag).
+
+Components are read through duck-typed methods, so a plugin lights its metrics up by having them:
+
+- ``latency_histograms()`` on a detector (the ``probe`` detector has it): ``{check type: snapshot}`` with
+  ``buckets`` (``(upper bound s, cumulative count)`` pairs), ``sum_s`` and ``count``, for every check
+  attempt, not only those that changed a state (events carry latency only then).
+- ``path_stats()`` on a heartbeat detector: ``{peer: {path: {"beats": int, "lost": int, "interarrival":
+  snapshot}}}``, counted as beats arrive (see :meth:`DaemonCollector._heartbeat_counts`).
 """
 
 from __future__ import annotations
@@ -11,8 +20,8 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
@@ -23,8 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("faultmgr.api")
 
-#: Probe latency buckets in seconds: from a LAN connect (1 ms) to a slow HTTP check (10 s).
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 FAILOVER_TYPE = "vip.takeover"
 
 
@@ -44,15 +51,18 @@ class ApiMetrics:
                                      ["receiver", "outcome"], registry=r)
         self.actions = Counter("faultmgr_action_runs", "Action runs by action, type and outcome (ok, failed)",
                                ["action", "type", "outcome"], registry=r)
-        self.failovers = Counter("faultmgr_failovers", "VIP takeovers performed (vip.takeover runs), by outcome",
-                                 ["action", "outcome"], registry=r)
-        self.latency = Histogram("faultmgr_probe_latency_seconds", "Probe latency from probe events' "
-                                 "latency_ms, by detector and check type", ["detector", "check"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.failovers = Counter("faultmgr_failovers", "VIP takeovers that added the address on this node "
+                                 "(not re-announcements, dry runs or releases)", ["action"], registry=r)
+        self.refusals = Counter("faultmgr_failover_refusals", "VIP takeovers refused by the split-brain guard, "
+                                "the circuit breaker or a failed fence", ["action"], registry=r)
+        self.releases = Counter("faultmgr_vip_releases", "VIP addresses removed from this node by a takeover "
+                                "action (peer back with auto_failback, lost connectivity)", ["action"], registry=r)
         self.path_down = Counter("faultmgr_heartbeat_path_down", "Heartbeat paths reported down, by peer and path",
                                  ["detector", "peer", "path"], registry=r)
         r.register(DaemonCollector(daemon))
         self._wrapped: Callable[[str, bool], None] | None = None
+        #: Per takeover action, its status before the next run: (last_change, last refusal time).
+        self._vip_marks: dict[str, tuple[Any, Any]] = {}
 
     # -- live feed ------------------------------------------------------------------------------------
     def observe(self, kind: str, data: dict[str, Any]) -> None:
@@ -66,12 +76,9 @@ class ApiMetrics:
     def _event(self, data: dict[str, Any]) -> None:
         kind = str(data.get("kind"))
         self.events.labels(kind, str(data.get("severity"))).inc()
-        payload = data.get("payload") or {}
-        latency = payload.get("latency_ms")
-        if kind.startswith("probe.") and isinstance(latency, (int, float)) and not isinstance(latency, bool):
-            self.latency.labels(str(data.get("source")), str(payload.get("check", ""))).observe(latency / 1000.0)
         if kind in ("heartbeat.path.down", "ehb.path.down"):
             labels = data.get("labels") or {}
+            payload = data.get("payload") or {}
             path = labels.get("path") or payload.get("path") or ""
             self.path_down.labels(str(data.get("source")), str(data.get("subject")), str(path)).inc()
 
@@ -81,7 +88,28 @@ class ApiMetrics:
         outcome = "ok" if ok else "failed"
         self.actions.labels(name, action_type, outcome).inc()
         if action_type == FAILOVER_TYPE:
-            self.failovers.labels(name, outcome).inc()
+            self._takeover_outcome(name)
+
+    def _takeover_outcome(self, name: str) -> None:
+        """Count what a ``vip.takeover`` run did, from the action's status before and after it.
+
+        The runner hands observers only the name and the ok flag, not the ActionResult, so the action's own
+        record tells: ``last_change`` moves only when the address was added or removed here (never for a
+        re-announcement, a dry run or a run that found nothing to do) and ``last_refusal`` only when the
+        guard, the circuit breaker or the fence refused. Runs of one action are serialised by its lock and
+        this is called right after each, so consecutive statuses bracket exactly one run.
+        """
+        component = self.daemon.instances["action"].get(name)
+        if component is None:
+            return
+        status = component.status()
+        mark = (status.get("last_change"), (status.get("last_refusal") or {}).get("time"))
+        before = self._vip_marks.get(name, (None, None))
+        self._vip_marks[name] = mark
+        if mark[0] != before[0]:
+            (self.failovers if status.get("held") else self.releases).labels(name).inc()
+        if mark[1] != before[1]:
+            self.refusals.labels(name).inc()
 
     # -- wiring ---------------------------------------------------------------------------------------
     def attach(self) -> None:
@@ -91,6 +119,9 @@ class ApiMetrics:
             return
         previous: Callable[[str, bool], None] = runner.on_outcome
         self._wrapped = previous
+        for name, _, component in components_of(self.daemon, "action", (FAILOVER_TYPE,)):
+            status = component.status()  # what happened before (a claim at start) is no run's doing
+            self._vip_marks[name] = (status.get("last_change"), (status.get("last_refusal") or {}).get("time"))
 
         def chained(name: str, ok: bool) -> None:
             previous(name, ok)
@@ -124,7 +155,9 @@ class DaemonCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         daemon = self.daemon
         yield from self._engine(daemon)
+        yield self._probe_latency(daemon)
         yield from self._heartbeat(daemon)
+        yield from self._heartbeat_counts(daemon)
         lag = GaugeMetricFamily("faultmgr_event_loop_lag_seconds", "How late the event loop runs a timer "
                                 "(latest and highest since start)", labels=["which"])
         lag.add_metric(["last"], daemon.loop_lag_ms / 1000.0)
@@ -173,8 +206,10 @@ class DaemonCollector(Collector):
                                  "a peer on a path", labels=["detector", "peer", "path"])
         seq = GaugeMetricFamily("faultmgr_heartbeat_path_seq", "Newest beat sequence number heard per path: "
                                 "mean inter-arrival = 1 / rate(this)", labels=["detector", "peer", "path"])
-        missed = GaugeMetricFamily("faultmgr_heartbeat_missed_beats", "Beats missed in a row on a path (beat "
-                                   "age divided by keepalive, minus one)", labels=["detector", "peer", "path"])
+        missed = GaugeMetricFamily("faultmgr_heartbeat_missed_beats", "Beats overdue now on a path (beat age "
+                                   "divided by keepalive, minus one; a gap shorter than the scrape interval "
+                                   "leaves no trace here: see faultmgr_heartbeat_beats_lost_total)",
+                                   labels=["detector", "peer", "path"])
         vip = GaugeMetricFamily("faultmgr_vip_held", "1 when this node holds the VIP", labels=["action", "vip"])
         for name, _, component in components_of(daemon, "detector", HEARTBEAT_TYPES):
             keepalive = float(getattr(component.settings, "keepalive", 1.0) or 1.0)
@@ -197,3 +232,47 @@ class DaemonCollector(Collector):
         yield from (up, last, seq, missed, vip)
 
 
+
+    def _probe_latency(self, daemon: Daemon) -> Metric:
+        """Every check attempt's latency, from detectors with ``latency_histograms()``."""
+        family = HistogramMetricFamily("faultmgr_probe_latency_seconds", "Latency of every check attempt "
+                                       "(retries and timeouts included), by detector and check type",
+                                       labels=["detector", "check"])
+        for name, component in sorted(daemon.instances["detector"].items()):
+            histograms = getattr(component, "latency_histograms", None)
+            if histograms is None:
+                continue
+            for check, snap in histograms().items():
+                family.add_metric([name, check], _buckets(snap.buckets), snap.sum_s)
+        return family
+
+    def _heartbeat_counts(self, daemon: Daemon) -> Iterator[Metric]:
+        """Beats received and lost (sequence gaps) and their inter-arrival, per peer and path, counted by the
+        heartbeat detector as beats arrive, so that an outage shorter than the scrape interval still shows.
+        Exported only for detectors with ``path_stats()`` (see the module docstring for its shape)."""
+        labels = ["detector", "peer", "path"]
+        beats = CounterMetricFamily("faultmgr_heartbeat_beats_received", "Beats accepted from a peer on a path",
+                                    labels=labels)
+        lost = CounterMetricFamily("faultmgr_heartbeat_beats_lost", "Beats missing from a peer's sequence on a "
+                                   "path (gaps between consecutive accepted beats)", labels=labels)
+        gaps = HistogramMetricFamily("faultmgr_heartbeat_interarrival_seconds", "Time between two consecutive "
+                                     "beats from a peer on a path", labels=labels)
+        found = False
+        for name, _, component in components_of(daemon, "detector", HEARTBEAT_TYPES):
+            stats = getattr(component, "path_stats", None)
+            if stats is None:
+                continue
+            found = True
+            for peer, paths in stats().items():
+                for path, p in paths.items():
+                    beats.add_metric([name, peer, path], p["beats"])
+                    lost.add_metric([name, peer, path], p["lost"])
+                    snap = p["interarrival"]
+                    gaps.add_metric([name, peer, path], _buckets(snap["buckets"]), snap["sum_s"])
+        if found:
+            yield from (beats, lost, gaps)
+
+
+def _buckets(buckets: Any) -> list[tuple[str, float]]:
+    """``(upper bound, cumulative count)`` pairs as HistogramMetricFamily wants them (``+Inf`` spelled so)."""
+    return [("+Inf" if bound == float("inf") else repr(float(bound)), count) for bound, count in buckets]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from loopback import free_port
 from prereq import need_program
 
@@ -61,12 +63,34 @@ detectors:
     paths:
       - {{type: udp, name: lan, bind: "127.0.0.1:{hb_b1}", targets: ["127.0.0.1:{hb_a1}"]}}
       - {{type: udp, name: backup, bind: "127.0.0.1:{hb_b2}", targets: ["127.0.0.1:{hb_a2}"]}}
+  # head-c is no daemon: a test beats as head-c (real signed packets) to show a VIP held by a peer
+  hb-c:
+    type: heartbeat
+    node: head-a
+    peers: [head-c]
+    key_file: {keys}
+    keepalive: 200ms
+    warntime: 1s
+    deadtime: 2s
+    initdead: 4s
+    realtime: false
+    paths:
+      - {{type: udp, name: lan, bind: "127.0.0.1:{hb_c}", targets: ["127.0.0.1:{hb_c_peer}"]}}
+  # a TCP connect check of the API's own port: passes every time, so it never emits an event
+  probes:
+    type: probe
+    checkinterval: 200ms
+    targets:
+      - {{name: api-port, type: connect, host: 127.0.0.1, port: {port}}}
 actions:
-  # never run by a rule: its status (held or not, read at start) is what the nodes view shows
+  # its status (held or not, read at start) is what the nodes view shows; the vip-peer-lost rule runs it, and
+  # its split-brain guard always refuses (ext is no heartbeat detector): the address is never added
   vip-web:
     type: vip.takeover
     vip: 127.0.0.77/32
     interface: lo
+    require_peer_dead_on_all_paths: true
+    heartbeat_detector: ext
   run-true:
     type: command
     argv: ["/bin/true"]
@@ -92,6 +116,10 @@ rules:
     match: {{kind: job.failed}}
     severity: warning
     actions: [run-true, run-false]
+  vip-peer-lost:
+    match: {{kind: vip.peer.lost}}
+    severity: critical
+    actions: [vip-web]
 pools:
   web:
     backend: {{type: haproxy, socket: {haproxy_socket}, backend: web}}
@@ -145,6 +173,22 @@ class Daemon:
                 return dict(alerts[0])
             time.sleep(0.05)
         raise AssertionError(f"no alert for {subject} within {timeout}s; log:\n{self.log.read_text()[-3000:]}")
+
+    def beat_as(self, node: str, detector: str, status: dict[str, Any], seconds: float) -> None:
+        """Beat as ``node`` (signed with the suite's key) to ``detector``'s first path for ``seconds``."""
+        from faultmgr_heartbeat.auth import load_key_file
+        from faultmgr_heartbeat.protocol import Packet, encode
+
+        settings = yaml.safe_load(self.config.read_text())["detectors"][detector]
+        host, port = settings["paths"][0]["bind"].rsplit(":", 1)
+        key = load_key_file(Path(settings["key_file"])).send_key
+        generation = time.time_ns() // 1000  # above any earlier run's, as a restarted node's would be
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            deadline, seq = time.monotonic() + seconds, 0
+            while time.monotonic() < deadline:
+                seq += 1
+                sock.sendto(encode(Packet(node, generation, seq, time.time(), status), key), (host, int(port)))
+                time.sleep(0.1)
 
     def faultmgr(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([FAULTMGR, *args], capture_output=True, text=True, timeout=60,
@@ -200,7 +244,8 @@ def start_daemon(workdir: Path) -> Daemon:
     config = workdir / "faultmgr.yaml"
     config.write_text(CONFIG.format(state=workdir / "state", notify=workdir / "notify.log", port=port,
                                     tokens=tokens, haproxy_socket=workdir / "haproxy.sock", web1=web1, web2=web2, keys=keys,
-                                    **{name: free_port() for name in ("hb_a1", "hb_a2", "hb_b1", "hb_b2")}))
+                                    **{name: free_port() for name in ("hb_a1", "hb_a2", "hb_b1", "hb_b2", "hb_c",
+                                                                      "hb_c_peer")}))
     log = workdir / "daemon.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([FAULTMGR, "run", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)

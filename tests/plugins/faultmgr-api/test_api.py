@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -181,7 +182,7 @@ def test_event_journal_pages_and_filters(daemon: Daemon) -> None:
 
 def test_rules_status_nodes_pools(daemon: Daemon) -> None:
     rules = daemon.get("/api/v1/rules").json()
-    assert {r["name"] for r in rules["rules"]} == {"app-down", "disk-full", "job-failed"}
+    assert {r["name"] for r in rules["rules"]} == {"app-down", "disk-full", "job-failed", "vip-peer-lost"}
     assert rules["files"] == [str(daemon.config)]
     status = daemon.get("/api/v1/status").json()
     assert status["node"] == "head-a" and "ext" in status["components"]["detector"]
@@ -193,7 +194,8 @@ def test_nodes_show_heartbeat_peers_paths_and_vips(daemon: Daemon) -> None:
     while True:
         nodes = daemon.get("/api/v1/nodes").json()
         peers = {(p["detector"], p["peer"]): p for p in nodes["peers"]}
-        if all(p["state"] == "up" and len(p["paths"]) == 2 for p in peers.values()) and len(peers) == 2:
+        pair = [peers.get(("hb", "head-b")), peers.get(("hb-b", "head-a"))]
+        if all(p and p["state"] == "up" and len(p["paths"]) == 2 for p in pair) and len(peers) == 3:
             break
         assert time.monotonic() < deadline, nodes
         time.sleep(0.1)
@@ -203,7 +205,32 @@ def test_nodes_show_heartbeat_peers_paths_and_vips(daemon: Daemon) -> None:
     assert all(p["alive"] and p["last_seen_ms_ago"] is not None for p in head_b["paths"])
     [vip] = nodes["vips"]
     assert vip["vip"] == "127.0.0.77/32" and vip["interface"] == "lo" and vip["held"] is False
-    assert vip["holder"] is None
+    heads = {h["node"]: h for h in nodes["heads"]}
+    assert heads["head-a"]["self"] is True and heads["head-b"]["state"] == "up"
+    assert heads["head-b"]["detector"] == "hb" and heads["head-b"]["vips"] == []
+
+
+def test_nodes_show_a_vip_held_by_a_peer_from_its_beats(daemon: Daemon) -> None:
+    # head-c (a real signed beat, as a head running faultmgr would send) says it holds vip-web's address.
+    status = {"role": "primary", "vips": ["127.0.0.77"]}
+    beating = threading.Thread(target=daemon.beat_as, args=("head-c", "hb-c", status, 3.0), daemon=True)
+    beating.start()
+    deadline = time.monotonic() + 15
+    while True:
+        nodes = daemon.get("/api/v1/nodes").json()
+        [vip] = nodes["vips"]
+        if vip["holder"] == "head-c":
+            break
+        assert time.monotonic() < deadline, nodes
+        time.sleep(0.1)
+    beating.join()
+    assert vip["held"] is False and vip["holder_source"] == "beat" and vip["holder_age_ms"] is not None
+    assert vip["claims"] == [{"node": "head-c", "source": "beat", "age_ms": vip["holder_age_ms"]}]
+    head_c = next(h for h in nodes["heads"] if h["node"] == "head-c")
+    assert head_c["role"] == "primary" and head_c["vips"] == ["127.0.0.77"] and head_c["detector"] == "hb-c"
+    # Once head-c is silent the claim stays, but ages: the dashboard shows how old the news is.
+    later = daemon.get("/api/v1/nodes").json()["vips"][0]
+    assert later["holder"] == "head-c" and later["holder_age_ms"] >= vip["holder_age_ms"]
 
 
 def test_pools_show_declared_and_live_weights_from_a_real_haproxy(daemon: Daemon) -> None:

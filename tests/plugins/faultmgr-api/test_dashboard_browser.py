@@ -4,6 +4,7 @@ page acknowledges the alert; a screenshot is kept under test-artifacts/."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +108,21 @@ def test_silence_from_the_page(page: Any, daemon: Daemon) -> None:
     made = [s for s in silences if "subject=browser-silence" in s["matchers"]]
     assert made and made[0]["author"] == "alice" and made[0]["comment"] == "known fault"
     page.wait_for_selector("#alerts tr:has-text('browser-silence') td:has-text('silenced by')", timeout=APPEAR_MS)
+
+
+def test_head_nodes_and_the_vip_holder_on_the_page(page: Any, daemon: Daemon) -> None:
+    # head-c (real signed beats) says it holds vip-web's address; this node does not hold it.
+    beating = threading.Thread(target=daemon.beat_as, args=("head-c", "hb-c", {"role": "primary",
+                                                                               "vips": ["127.0.0.77"]}, 2.0))
+    beating.start()
+    deadline = time.monotonic() + 15
+    while daemon.get("/api/v1/nodes").json()["vips"][0]["holder"] != "head-c":
+        assert time.monotonic() < deadline, "head-c's claim never reached the nodes view"
+        time.sleep(0.1)
+    beating.join()
+    login(page, daemon)
+    page.wait_for_selector("#heads td:has-text('head-a (this node)')", timeout=APPEAR_MS)
+    head_c = page.wait_for_selector("#heads tr:has-text('head-c')", timeout=APPEAR_MS)
+    assert "primary" in head_c.inner_text() and "127.0.0.77" in head_c.inner_text()
+    vip = page.wait_for_selector("#vips tr:has-text('127.0.0.77/32')", timeout=APPEAR_MS)
+    assert "head-c (per its beat" in vip.inner_text() and "not here" not in vip.inner_text()

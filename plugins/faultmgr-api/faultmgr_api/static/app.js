@@ -105,12 +105,41 @@ function openSilence(alert) {
 }
 
 // -- cluster --------------------------------------------------------------------------------------------
+function stateClass(state) {
+  return state === "up" || state === "self" ? "good" : state === "warn" ? "warn" : "bad";
+}
+
+function ago(ms) {
+  return ms === null || ms === undefined ? "never" : (ms / 1000).toFixed(1) + "s ago";
+}
+
+// Who holds a VIP: this node (its own action), or a peer by its latest beat (with how old that news is).
+// Two claims are a split brain and are shown as such.
+function holderCell(v) {
+  if (!v.claims.length) {
+    return el("span", v.held === false ? "no head claims it" : "unknown", "pill off");
+  }
+  const cell = el("span");
+  v.claims.forEach((c, i) => {
+    if (i) cell.append(" ");
+    const text = c.source === "here" ? c.node + " (this node)" : c.node + " (per its beat " + ago(c.age_ms) + ")";
+    cell.append(el("span", text, "pill holder " + (v.claims.length > 1 ? "bad" : "good")));
+  });
+  if (v.claims.length > 1) cell.append(" ", el("span", "split brain", "pill bad"));
+  return cell;
+}
+
 async function loadNodes() {
   const data = await api("/api/v1/nodes");
   $("#node").textContent = data.node;
-  fill("#vips", data.vips.map((v) => row([v.vip, v.interface,
-    v.held ? el("span", v.holder, "pill good") : el("span", v.held === false ? "not here" : "unknown", "pill off"),
-    v.action])), "No VIP actions configured.");
+  fill("#heads", data.heads.map((h) => row([
+    h.self ? el("span", h.node + " (this node)") : h.node,
+    el("span", h.state || "unknown", "pill " + stateClass(h.state)),
+    h.role === null || h.role === undefined ? "" : String(h.role),
+    h.vips.join(", "),
+    h.self ? "" : ago(h.last_seen_ms_ago)])), "");
+  fill("#vips", data.vips.map((v) => row([v.vip, v.interface, holderCell(v), v.action])),
+    "No VIP actions configured.");
   const peerRows = [];
   for (const p of data.peers) {
     const paths = p.paths.length ? p.paths : [{ name: "-", alive: null, last_seen_ms_ago: null }];
@@ -119,7 +148,7 @@ async function loadNodes() {
       who.append(" ", el("span", "via " + p.detector, "muted"));
       peerRows.push(row([who, el("span", p.state, "pill " + (p.state === "up" ? "good" : p.state === "warn" ? "warn" : "bad")),
         path.name + (path.alive === false ? " (down)" : ""),
-        path.last_seen_ms_ago === null ? "never" : (path.last_seen_ms_ago / 1000).toFixed(1) + "s ago"]));
+        ago(path.last_seen_ms_ago)]));
     }
   }
   fill("#peers", peerRows, "No heartbeat detectors configured.");
