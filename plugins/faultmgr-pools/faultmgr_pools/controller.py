@@ -41,6 +41,11 @@ def make_backend(pool: Pool) -> Backend:
     return HaproxyPoolBackend(pool.backend)
 
 
+class CalledOff(Exception):
+    """A change made on behalf of a mark that is gone (the server is back in the rule file, or a newer
+    config took over the pool)."""
+
+
 @dataclass
 class Report:
     """What one reconciliation did and found."""
@@ -106,9 +111,15 @@ class PoolController:
         declared = self.pool.server(name)
         return declared.weight if declared is not None else 1
 
-    async def override(self, name: str, value: dict[str, Any] | None) -> Report:
-        """Set (or with ``None`` clear) the override of ``name``, then reconcile."""
+    async def override(self, name: str, value: dict[str, Any] | None,
+                       expect: dict[str, Any] | None = None) -> Report:
+        """Set (or with ``None`` clear) the override of ``name``, then reconcile. With ``expect``, only if
+        the override still holds those items and this controller's config is still in force, else
+        :class:`CalledOff` (a task's cancellation alone cannot promise that: it may land too late)."""
         async with self.lock:
+            current = self.overrides().get(name, {})
+            if expect is not None and (self.stale or any(current.get(k) != v for k, v in expect.items())):
+                raise CalledOff(f"pool {self.name}: {name} was changed meanwhile")
             if value is None:
                 self.store.delete(self.namespace, name)
             else:
@@ -119,7 +130,7 @@ class PoolController:
         """Clear the override of ``name`` if it still carries ``mark`` (nobody changed it meanwhile), then
         reconcile; ``None`` when it no longer does."""
         async with self.lock:
-            if not self.overrides().get(name, {}).get(mark):
+            if self.stale or not self.overrides().get(name, {}).get(mark):
                 return None
             self.store.delete(self.namespace, name)
             return await self._reconcile()

@@ -50,14 +50,15 @@ async def drain_server(controller: PoolController, server: str, timeout: float |
                        poll: float = 0.2, mark: dict[str, Any] | None = None) -> DrainResult:
     """Quiesce ``server``, wait for its active connections to end (at most ``timeout``, default the pool's
     ``drain_timeout``), then remove it from the pool. ``mark`` is kept in both overrides written on the way
-    (a reload's drain of a server gone from the rule file marks them ``retiring``)."""
+    (a reload's drain of a server gone from the rule file marks them ``retiring``), and they are written
+    only while the server's override still carries it (else :class:`~faultmgr_pools.controller.CalledOff`)."""
     target = controller.target(server)
     if target is None:
         raise UnknownServer(f"pool {controller.name} has no server {server!r}")
     address: dict[str, Any] = {} if controller.pool.server(server) else {"address": target.address,
                                                                         "port": target.port}
     address.update(mark or {})
-    await controller.override(server, {"weight": 0, **address})
+    await controller.override(server, {"weight": 0, **address}, expect=mark)
     limit = controller.pool.drain_timeout if timeout is None else timeout
     started = time.monotonic()
     active = await _active(controller, target)
@@ -65,7 +66,7 @@ async def drain_server(controller: PoolController, server: str, timeout: float |
         await asyncio.sleep(poll)
         active = await _active(controller, target)
     waited = time.monotonic() - started
-    report = await controller.override(server, {"removed": True, **address})
+    report = await controller.override(server, {"removed": True, **address}, expect=mark)
     return DrainResult(server, active == 0, active, waited, report)
 
 

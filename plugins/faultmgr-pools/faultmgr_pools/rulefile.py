@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from faultmgr_pools.backend import BackendError
-from faultmgr_pools.controller import JOINING, RETIRING, PoolController, Report
+from faultmgr_pools.controller import JOINING, RETIRING, CalledOff, PoolController, Report
 from faultmgr_pools.health import HealthCheck
 from faultmgr_pools.nodes import DrainResult, PoolDirectory, PoolError, drain_server, wait_healthy
 
@@ -47,15 +47,21 @@ def _no_journal(action: str, controller: PoolController, server: str, detail: st
     return None
 
 
-async def retire(controller: PoolController, server: str, journal: Journal = _no_journal) -> DrainResult:
-    """Drain ``server`` (gone from the rule file) and remove it; forget it once it is out of the table."""
+async def retire(controller: PoolController, server: str, journal: Journal = _no_journal) -> DrainResult | None:
+    """Drain ``server`` (gone from the rule file) and remove it; forget it once it is out of the table.
+    ``None`` when the drain was called off (the server is back in the file, or a reload took over)."""
     since = float(controller.overrides().get(server, {}).get("since", controller.now()))
     # The drain time counts from the reload that removed the server, not from this (possibly resumed) task.
     left = max(0.0, controller.pool.drain_timeout - (controller.now() - since))
     timeout = 0.0 if controller.dry_run else left
     log.info("pool %s: draining %s (removed from the rule file), up to %.1fs", controller.name, server, timeout)
     journal("pool.drain", controller, server, f"started: removed from the rule file, timeout={timeout:.1f}s")
-    result = await drain_server(controller, server, timeout, mark={RETIRING: True, "since": since})
+    try:
+        result = await drain_server(controller, server, timeout, mark={RETIRING: True, "since": since})
+    except CalledOff:
+        log.info("pool %s: the drain of %s is called off", controller.name, server)
+        journal("pool.drain", controller, server, "called off")
+        return None
     detail = (f"drained={result.drained} active_left={result.active_left} waited={result.waited:.1f}s; "
               f"{'; '.join(result.report.changes) or 'no change'}")
     log.info("pool %s: %s drained and removed: %s", controller.name, server, detail)

@@ -289,7 +289,7 @@ async def test_rule_file_edits_drain_the_removed_server_and_hold_the_new_one_unt
     assert controller.overrides()["rs2"]["retiring"] and controller.overrides()["rs3"]["joining"]
 
     drained = await retire(controller, "rs2")
-    assert drained.drained and drained.report.changes == ["remove rs2"]
+    assert drained is not None and drained.drained and drained.report.changes == ["remove rs2"]
     assert await weights() == {"rs1": 5} and "rs2" not in controller.overrides()
 
     joined = await join(controller, "rs3", HealthCheck("TCP check", rise=2, interval=0.05))
