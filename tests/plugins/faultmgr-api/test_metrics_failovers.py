@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from faultmgr_api.metrics import ApiMetrics
+from faultmgr_api.metrics import ApiMetrics, DaemonCollector
 from faultmgr_vip import VipTakeover
 from prereq import need_program, need_root
 from prometheus_client.parser import text_string_to_metric_families
@@ -137,3 +137,35 @@ async def test_failover_counted_once_when_the_address_is_added(tmp_path: Path) -
             assert counts(metrics) == {"faultmgr_failovers": 1.0, "faultmgr_vip_releases": 1.0}
         finally:
             await action.stop()
+
+
+class PathStatsDetector:
+    """A heartbeat detector reduced to the ``path_stats()`` contract that metrics.py documents. The heartbeat
+    plugin does not offer it yet; this pins the exporter's side so the counters light up when it does."""
+
+    def status(self) -> dict[str, Any]:
+        return {"peers": {}}
+
+    def path_stats(self) -> dict[str, Any]:
+        gaps = {"buckets": [(0.25, 8), (0.5, 9), (float("inf"), 10)], "sum_s": 2.4, "count": 10}
+        return {"head-b": {"lan": {"beats": 11, "lost": 3, "interarrival": gaps}}}
+
+
+def test_heartbeat_path_stats_become_counters_and_a_histogram() -> None:
+    daemon = SimpleNamespace(config=SimpleNamespace(detectors={"hb": SimpleNamespace(type="heartbeat")}),
+                             instances={"detector": {"hb": PathStatsDetector()}})
+    families = list(DaemonCollector(daemon)._heartbeat_counts(daemon))  # type: ignore[arg-type]
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+    labels = {"detector": "hb", "path": "lan", "peer": "head-b"}
+
+    def key(name: str, **extra: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return name, tuple(sorted({**labels, **extra}.items()))
+
+    assert samples[key("faultmgr_heartbeat_beats_received_total")] == 11
+    assert samples[key("faultmgr_heartbeat_beats_lost_total")] == 3
+    assert samples[key("faultmgr_heartbeat_interarrival_seconds_bucket", le="0.25")] == 8
+    assert samples[key("faultmgr_heartbeat_interarrival_seconds_bucket", le="+Inf")] == 10
+    assert samples[key("faultmgr_heartbeat_interarrival_seconds_sum")] == 2.4
+    # Without path_stats() (today's heartbeat plugin) the families are left out, not exported empty.
+    daemon.instances["detector"]["hb"] = object()
+    assert list(DaemonCollector(daemon)._heartbeat_counts(daemon)) == []  # type: ignore[arg-type]
