@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from faultmgr.builtins.external import admit
 from faultmgr.config.types import parse_duration
-from faultmgr.event import Event
 
 if TYPE_CHECKING:
     from faultmgr.daemon import Daemon
@@ -71,13 +71,8 @@ class ControlCommands:
 
     async def cmd_inject(self, who: str, req: dict[str, Any]) -> dict[str, Any]:
         """Inject an event as if an ``external`` detector had seen it."""
-        data = req.get("event")
-        if not isinstance(data, dict):
-            raise ValueError("'event' must be an object")
-        event = Event.from_dict({"time": self.daemon.clock.now(), **data})
-        source = self.daemon.config.detectors.get(event.source)
-        if source is None or source.type != "external":
-            raise ValueError(f"source {event.source!r} is not an 'external' detector of this config")
-        event.labels.setdefault("injected_by", who)
+        now = self.daemon.clock.now()
+        event = admit(self.daemon.config.detectors, req.get("event"), now, who)
+        self.daemon.journal.record_control(who, "inject", f"{event.source}/{event.kind}", event.subject, now)
         self.daemon.emit(event)
         return {"ok": True}

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import signal
 
 from pydantic import Field
@@ -73,6 +74,8 @@ class CommandAction(Action):
     async def run(self, alert: AlertView, event: Event | None, resolved: bool = False) -> ActionResult:
         if resolved and not self.settings.on_resolve:
             return ActionResult(True, "skipped (on_resolve is off)")
+        if self.runtime.dry_run:  # `faultmgr run --dry-run`: say what would run, run nothing
+            return ActionResult(True, "dry run: would have run " + shlex.join(self.settings.argv), {"changed": False})
         env = {**os.environ, **self.settings.env, **alert_environment(alert, event, resolved)}
         stdin = json.dumps({"alert": alert.to_dict(), "event": event.to_dict() if event else None}).encode()
         try:

@@ -7,10 +7,11 @@ The same models give the request schemas of the OpenAPI description (see :mod:`f
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from faultmgr.builtins.external import InjectedEvent
 from faultmgr.config.types import Duration
 from faultmgr.matchers import LabelMatcher
 
@@ -72,25 +73,9 @@ class SilenceBody(Body):
         return self.ends_at - start
 
 
-class EventBody(Body):
-    """An event injected by another system; ``source`` must name an ``external`` detector."""
-
-    kind: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$",
-                      description="dotted kind such as `app.queue.stuck`")
-    source: str = Field(min_length=1, max_length=200, description="name of an `external` detector instance")
-    subject: str = Field(min_length=1, max_length=500, description="what it is about: node, service, target")
-    severity: Literal["ok", "info", "warning", "critical"] = Field("info", description="`ok` marks a recovery")
-    labels: dict[str, str] = Field(default_factory=dict, max_length=64, description="string labels")
-    payload: dict[str, Any] = Field(default_factory=dict, description="free-form data rules can test")
-    message: str = Field("", max_length=4000, description="one human line")
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not key or len(key) > 200:
-                raise ValueError(f"label name {key[:40]!r} must be 1..200 characters")
-        return value
+class EventBody(InjectedEvent):
+    """An event injected by another system; ``source`` must name an ``external`` detector (the core's model:
+    the control socket checks the same)."""
 
 
 class ReloadBody(Body):

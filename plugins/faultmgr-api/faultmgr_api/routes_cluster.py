@@ -3,13 +3,12 @@ injected events, reload and the live stream."""
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from typing import Any
 
 from aiohttp import web
 
-from faultmgr.event import Event
+from faultmgr.builtins.external import admit
 from faultmgr_api.bodies import EventBody, ReloadBody
 from faultmgr_api.cluster import nodes_view, pools_view, status_view
 from faultmgr_api.errors import ApiError, parse_body, query_params
@@ -104,18 +103,12 @@ async def inject(request: web.Request) -> web.Response:
     """Hand an event to the engine as if the named ``external`` detector had seen it."""
     body = await parse_body(request, EventBody)
     daemon = daemon_of(request)
-    source = daemon.config.detectors.get(body.source)
-    if source is None or source.type != "external":
-        externals = sorted(n for n, i in daemon.config.detectors.items() if i.type == "external")
-        raise ApiError(422, f"source {body.source!r} is not an 'external' detector of this config "
-                            f"(external detectors: {', '.join(externals) or 'none'})")
-    kinds = list(getattr(source.settings, "kinds", ["*"]))
-    if not any(fnmatch.fnmatchcase(body.kind, k) for k in kinds):
-        raise ApiError(422, f"detector {body.source!r} does not accept kind {body.kind!r} (kinds: {', '.join(kinds)})")
-    who = caller(request).name
-    event = Event.from_dict({**body.model_dump(), "time": daemon.clock.now()})
-    event.labels.setdefault("injected_by", who)
-    daemon.journal.record_control(who, "inject", f"{body.source}/{body.kind}", body.subject, daemon.clock.now())
+    who, now = caller(request).name, daemon.clock.now()
+    try:
+        event = admit(daemon.config.detectors, body.model_dump(), now, who)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+    daemon.journal.record_control(who, "inject", f"{body.source}/{body.kind}", body.subject, now)
     daemon.emit(event)
     return _json({"accepted": True}, status=202)
 

@@ -17,6 +17,7 @@ import pytest
 from faultmgr.alert import AlertView
 from faultmgr.builtins.command import CommandAction, CommandSettings
 from faultmgr.event import Event, Severity
+from faultmgr.runtime import Runtime
 
 # What a hostile detector could put in an event: shell syntax that would run if it reached a shell or argv.
 HOSTILE = "web1; touch {marker} $(touch {marker}) `touch {marker}`"
@@ -30,8 +31,15 @@ with open(os.environ["OUT"], "w") as fh:
 """
 
 
-def action(argv: list[str], **settings: Any) -> CommandAction:
-    return CommandAction("cmd", CommandSettings(argv=argv, **settings), None)  # type: ignore[arg-type]
+def action(argv: list[str], dry_run: bool = False, **settings: Any) -> CommandAction:
+    return CommandAction("cmd", CommandSettings(argv=argv, **settings), Runtime(emit=lambda e: None, dry_run=dry_run))
+
+
+async def test_dry_run_runs_nothing_and_says_what_it_would_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    result = await action(["touch", str(marker)], dry_run=True).run(alert("web1"), None)
+    assert result.ok and result.detail == f"dry run: would have run touch {marker}"
+    assert not marker.exists()
 
 
 def alert(subject: str, **kw: Any) -> AlertView:
