@@ -16,7 +16,8 @@ def cli() -> None:
     """faultmgr — fault management and alerting for Linux HA clusters.
 
     Detectors (heartbeat, probes, audit logs) emit events; rule files turn them into alerts, actions
-    (VIP takeover, pool reweighting) and pages (e-mail, SMS, SNMP). Start with `faultmgr demo`.
+    (VIP takeover, pool reweighting) and pages (e-mail, SMS, SNMP). Start with `faultmgr demo` (plugin
+    faultmgr-demo, installed by `make demo`) or `faultmgr check` on a rule file.
 
     Commands that talk to a running daemon (status, alerts, ack, silence, pool, ...) use its local control
     socket, or its HTTP API when --api URL, $FAULTMGR_API_URL or ~/.config/faultmgr/client.yaml names one.
