@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 from faultmgr.builtins.external import admit
 from faultmgr.config.types import parse_duration
 
+#: How many resolved alerts `alerts` with ``resolved`` returns at most (the newest).
+RESOLVED_SHOWN = 100
+
 if TYPE_CHECKING:
     from faultmgr.daemon import Daemon
 
@@ -42,7 +45,14 @@ class ControlCommands:
 
     async def cmd_alerts(self, who: str, req: dict[str, Any]) -> dict[str, Any]:
         engine = self.daemon.engine
-        return {"ok": True, "alerts": [engine.describe(a) for a in engine.alert_views()]}
+        alerts = [engine.describe(a) for a in engine.alert_views()]
+        if req.get("resolved"):  # the newest resolved ones, from the journal
+            fields = set(alerts[0]) if alerts else None
+            for record in self.daemon.journal.alerts(("resolved",))[-RESOLVED_SHOWN:]:
+                record.setdefault("ends_at", None)
+                record["muted"] = None
+                alerts.append({k: v for k, v in record.items() if fields is None or k in fields})
+        return {"ok": True, "alerts": alerts}
 
     async def cmd_ack(self, who: str, req: dict[str, Any]) -> dict[str, Any]:
         view = self.daemon.engine.acknowledge(int(req["id"]), who, str(req.get("comment", "")))

@@ -119,7 +119,8 @@ def _choices(raw: str | None, allowed: tuple[str, ...], name: str) -> list[str]:
 
 @click.command("alerts")
 @daemon_options
-@click.option("--state", help="pending, firing (comma-separated; default both)")
+@click.option("--state", help="pending, firing, resolved (comma-separated; default pending and firing; "
+                               "resolved: the newest 100 from the journal)")
 @click.option("--severity", help="info, warning, critical (comma-separated)")
 @click.option("--rule", help="rule name glob")
 @click.option("--subject", help="subject glob")
@@ -130,9 +131,11 @@ def alerts_command(config: tuple[str, ...], api: str | None, state: str | None, 
 
     Example: faultmgr alerts --severity critical --subject 'web*'
     """
-    states = _choices(state, ("pending", "firing"), "--state")
+    states = _choices(state, ("pending", "firing", "resolved"), "--state")
     severities = _choices(severity, ("info", "warning", "critical"), "--severity")
-    alerts = [a for a in ask(config, api, "alerts")["alerts"]
+    states = states or ["pending", "firing"]
+    reply = ask(config, api, "alerts", resolved=True) if "resolved" in states else ask(config, api, "alerts")
+    alerts = [a for a in reply["alerts"]
               if (not states or a["state"] in states) and (not severities or a["severity"] in severities)
               and (rule is None or fnmatch.fnmatchcase(a["rule"], rule))
               and (subject is None or fnmatch.fnmatchcase(a["subject"], subject))]

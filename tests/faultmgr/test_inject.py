@@ -62,3 +62,24 @@ def test_the_socket_checks_what_the_api_checks(daemon: tuple[Path, Path]) -> Non
                               "--json"], capture_output=True, text=True, timeout=60)
     rows = [r for r in json.loads(history.stdout) if r["action"] == "inject"]
     assert [(r["who"], r["target"], r["detail"]) for r in rows] == [("root", "app/app.queue.stuck", "billing")]
+
+
+def test_alerts_lists_resolved_ones_from_the_journal_when_asked(daemon: tuple[Path, Path]) -> None:
+    rules, sock = daemon
+    event = {"kind": "app.queue.stuck", "source": "app", "subject": "billing", "severity": "critical"}
+    request(sock, "inject", event=event)
+    request(sock, "inject", event={**event, "severity": "ok"})
+
+    def alerts(*args: str) -> list[dict[str, object]]:
+        result = subprocess.run([sys.executable, "-m", "faultmgr", "alerts", "-c", str(rules), "--json", *args],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        listed: list[dict[str, object]] = json.loads(result.stdout)
+        return listed
+
+    deadline = time.monotonic() + 30
+    while alerts() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alerts() == []
+    [resolved] = alerts("--state", "resolved")
+    assert (resolved["rule"], resolved["subject"], resolved["state"]) == ("stuck", "billing", "resolved")
