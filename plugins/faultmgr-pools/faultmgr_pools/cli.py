@@ -180,3 +180,18 @@ def weight_command(config: tuple[str, ...], api: str | None, as_json: bool, pool
     """
     answer = ask(config, api, "pool.weight", {"pool": pool, "server": server, "weight": weight})
     _out(answer, as_json, f"{server} of pool {pool} now has weight {weight}: {_changes(answer['report'])}")
+
+
+@pool_group.command("restore")
+@config_option
+@api_option
+@json_option
+@click.argument("pool")
+@click.argument("server")
+def restore_command(config: tuple[str, ...], api: str | None, as_json: bool, pool: str, server: str) -> None:
+    """Drop SERVER's override in POOL (drained, added or reweighted by hand): the rule file holds again.
+
+    Example: faultmgr pool restore web web2
+    """
+    answer = ask(config, api, "pool.restore", {"pool": pool, "server": server})
+    _out(answer, as_json, f"{server} of pool {pool} is back to the rule file: {_changes(answer['report'])}")

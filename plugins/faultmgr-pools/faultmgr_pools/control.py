@@ -196,6 +196,18 @@ async def pool_weight(daemon: Any, who: str, request: dict[str, Any]) -> dict[st
     return {"ok": True, "pool": controller.name, "server": server, "weight": weight, "report": _report(report)}
 
 
+async def pool_restore(daemon: Any, who: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Drop a server's override (a drain, an add, a weight set by hand): the rule file's declaration holds
+    again."""
+    controller, server = _controller(daemon, request)
+    _known(controller, server)
+    if server not in controller.overrides():
+        raise ValueError(f"server {server!r} of pool {controller.name} has no override")
+    report = await controller.override(server, None)
+    _journal(daemon, who, "pool.restore", controller, server, "back to the rule file")
+    return {"ok": True, "pool": controller.name, "server": server, "report": _report(report)}
+
+
 def _answering(handler: Handler) -> Handler:
     """The control server answers only ValueError/KeyError/TypeError; a refused pool change or an
     unreachable load balancer must reach the operator as one line too. Answers say whether the daemon
@@ -219,4 +231,5 @@ COMMANDS: dict[str, Handler] = {
     "pool.drain": _answering(pool_drain),
     "pool.add": _answering(pool_add),
     "pool.weight": _answering(pool_weight),
+    "pool.restore": _answering(pool_restore),
 }

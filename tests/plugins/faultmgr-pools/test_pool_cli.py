@@ -130,6 +130,11 @@ async def test_weight_and_readable_list(lab: Any) -> None:
     assert out.splitlines()[0] == "pool web (haproxy, quorum 1): 2 serving"
     line = next(x for x in out.splitlines() if x.split()[0] == "web2")
     assert "weight 5/10" in line and 'override {"weight": 5}' in line, out
+    code, out, err = await faultmgr("pool", "restore", "web", "web2", "-c", lab.config)
+    assert code == 0, err
+    assert out.startswith("web2 of pool web is back to the rule file: weight web2 weight 10"), out
+    code, out, err = await faultmgr("pool", "restore", "web", "web2", "-c", lab.config)
+    assert (code, err) == (1, "faultmgr: server 'web2' of pool web has no override\n"), (code, out, err)
     # Without --timeout the drain waits up to the pool's drain_timeout (asked of the daemon first).
     code, out, err = await faultmgr("pool", "drain", "web", "web1", "-c", lab.config)
     assert code == 0, err
