@@ -174,6 +174,11 @@ class Daemon:
             raise StartupError(f"state_dir {self.state_dir}: {exc.strerror}") from None
         os.umask(0o027)
         self.journal = Journal(self.state_dir / "journal.db")
+        if not self.journal.incremental and self.config.daemon.retention_bytes:
+            log.warning("journal %s was made without incremental vacuum: retention_bytes bounds what it holds "
+                        "and freed space is reused, but the file does not shrink; to convert it, stop faultmgr "
+                        "and run: sqlite3 %s 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM;'", self.journal.path,
+                        self.journal.path)
         interrupted = self.journal.interrupted_actions()
         if interrupted:
             log.warning("%d action run(s) were interrupted by the last stop; not repeated", interrupted)
@@ -219,16 +224,30 @@ class Daemon:
                                coalesce=True, misfire_grace_time=None)
         self.scheduler.add_job(self._retention, "interval", minutes=10, id="retention", coalesce=True,
                                misfire_grace_time=None)
+        self.scheduler.add_job(self._size_bound, "interval", seconds=30, id="journal-size", coalesce=True,
+                               misfire_grace_time=None)
         interval = systemd.watchdog_interval()
         if interval:
             self.scheduler.add_job(systemd.notify, "interval", seconds=interval, args=["WATCHDOG=1"],
                                    id="watchdog", coalesce=True, misfire_grace_time=None)
 
     def _retention(self) -> None:
-        deleted = self.journal.apply_retention(self.clock.now(), self.config.daemon.retention_age,
-                                               self.config.daemon.retention_events)
+        daemon = self.config.daemon
+        deleted = self.journal.apply_retention(self.clock.now(), daemon.retention_age, daemon.retention_events,
+                                               daemon.retention_bytes)
         if deleted:
             log.info("retention: %d old event(s) deleted", deleted)
+
+    def _size_bound(self) -> None:
+        """Between the ten-minute retention passes: a flood of events must not outgrow ``retention_bytes``."""
+        limit = self.config.daemon.retention_bytes
+        if not limit:
+            return
+        deleted = self.journal.bound_size(limit)
+        if deleted:
+            used, size = self.journal.size()
+            log.info("retention: %d old event(s) deleted to keep the journal under %d bytes (now %d in use, "
+                     "file %d)", deleted, limit, used, size)
 
     async def _measure_lag(self) -> None:
         """How late the loop runs a callback scheduled 100 ms ahead: the event loop's lag, exported."""

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator, model_validator
 
 from faultmgr.config.types import Duration, parse_duration
 from faultmgr.event import Severity
@@ -35,6 +35,9 @@ class DaemonSection(Strict):
     shutdown_timeout: Duration = Field(10.0, description="on SIGTERM, how long in-flight notifications may take")
     retention_age: Duration = Field(30 * 86400.0, description="journal entries older than this are deleted")
     retention_events: int = Field(1_000_000, ge=1000, description="at most this many events are kept")
+    retention_bytes: ByteSize = Field(ByteSize(1 << 30), description="the journal's data is kept under this "
+                                      "size (bytes, or 512MB, 2GiB): the oldest events go first, checked every "
+                                      "30s; 0 for no bound")
     flap_changes: int = Field(6, ge=2, description="an alert that changes state this often within "
                               "flap_interval is flapping: its notifications stop, one notice says so")
     flap_interval: Duration = Field(600.0, description="window for flap detection; flapping stops once the "

@@ -62,6 +62,11 @@ class Journal:
         self.db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False,
                                   isolation_level=None)
         self.lock = threading.RLock()
+        # auto_vacuum can only be chosen before the first table exists. A new journal gets INCREMENTAL, so
+        # retention can hand freed pages back to the file system; a journal made by an older version keeps NONE:
+        # the byte bound still holds what it keeps, and freed pages are reused, but the file does not shrink.
+        if self.db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0:
+            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         if path is not None:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -70,6 +75,8 @@ class Journal:
                 if side.exists():
                     os.chmod(side, 0o600)
         self.db.executescript(SCHEMA)
+        #: whether the file can shrink (see :meth:`shrink`)
+        self.incremental = self.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
         self.store = KeyValueStore(self.db, self.lock)
         self._pending_events: list[tuple[Any, ...]] = []
         self._next_event_id = (self.db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]) + 1
@@ -225,9 +232,11 @@ class Journal:
         return [dict(zip(("time", "who", "action", "target", "detail"), r, strict=True)) for r in rows]
 
     # -- retention ------------------------------------------------------------------------------------
-    def apply_retention(self, now: float, max_age: float, max_events: int) -> int:
+    def apply_retention(self, now: float, max_age: float, max_events: int, max_bytes: int = 0) -> int:
         """Delete events older than ``max_age`` and beyond the newest ``max_events``; also finished outbox
-        rows and resolved alerts past the age. Returns the number of events deleted."""
+        rows, resolved alerts, finished or interrupted action runs and control-log entries past the age; then
+        the oldest events until the data fits in ``max_bytes`` (0: no byte bound); then give freed pages back
+        (:meth:`shrink`). Returns the number of events deleted."""
         self.flush_events()
         cutoff = now - max_age
         with self.lock:
@@ -237,8 +246,57 @@ class Journal:
             self.db.execute("DELETE FROM outbox WHERE state IN ('done', 'dead', 'forwarded', 'dropped') AND "
                             "updated_at < ?", (cutoff,))
             self.db.execute("DELETE FROM alerts WHERE state='resolved' AND updated_at < ?", (cutoff,))
-            self.db.execute("DELETE FROM action_runs WHERE ended_at IS NOT NULL AND ended_at < ?", (cutoff,))
+            # An interrupted run never ends; its start dates it. A 'started' run is never deleted: it is what
+            # stops a restart from running the action again.
+            self.db.execute("DELETE FROM action_runs WHERE (ended_at IS NOT NULL AND ended_at < ?) OR "
+                            "(state='interrupted' AND started_at < ?)", (cutoff, cutoff))
+            self.db.execute("DELETE FROM control_log WHERE time < ?", (cutoff,))
+        if max_bytes:
+            deleted += self.bound_size(max_bytes, shrink=False)
+        self.shrink()
         return deleted
+
+    def size(self) -> tuple[int, int]:
+        """(bytes holding data, bytes of the database file), from SQLite's page counts (free pages are the
+        difference; the write-ahead log is not counted: checkpoints keep it small)."""
+        with self.lock:
+            page = self.db.execute("PRAGMA page_size").fetchone()[0]
+            count = self.db.execute("PRAGMA page_count").fetchone()[0]
+            free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        return (count - free) * page, count * page
+
+    def bound_size(self, max_bytes: int, shrink: bool = True) -> int:
+        """Delete the oldest events until the data fits in ``max_bytes``; returns how many. Cheap when it
+        already fits (three pragmas), so the daemon checks often: a flood of events fills bytes faster than
+        the age and count bounds notice."""
+        self.flush_events()
+        deleted = 0
+        for _ in range(20):  # each pass deletes a little more than the excess share: one or two passes
+            used, _ = self.size()
+            if used <= max_bytes:
+                break
+            with self.lock:
+                low, high = self.db.execute("SELECT MIN(id), MAX(id) FROM events").fetchone()
+                if low is None:
+                    break  # what is left is alerts, outbox and runs: live state, never deleted for size
+                share = (used - max_bytes) / used
+                count = max(EVENT_BATCH, int((high - low + 1) * share * 1.2))
+                deleted += self.db.execute("DELETE FROM events WHERE id < ?", (low + count,)).rowcount
+        if deleted and shrink:
+            self.shrink()
+        return deleted
+
+    def shrink(self) -> None:
+        """Give free pages back to the file system (incremental vacuum, then a checkpoint that truncates the
+        write-ahead log, where the vacuum's work sits until then). A journal without incremental vacuum (made
+        by an older version) only reuses its free pages."""
+        if self.path is None:
+            return
+        with self.lock:
+            if self.incremental:
+                # execute() steps a statement once, which frees one page; executescript runs it to the end
+                self.db.executescript("PRAGMA incremental_vacuum;")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         self.flush_events()
