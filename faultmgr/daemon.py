@@ -71,6 +71,9 @@ class Daemon:
         self.counters: dict[str, int] = {"events": 0, "notifications_sent": 0, "notifications_failed": 0,
                                          "actions_ok": 0, "actions_failed": 0}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: one reload at a time: a SIGHUP and `faultmgr reload` together must not interleave their stops,
+        #: builds and starts (each awaits), or both would start their own copy of a changed instance
+        self._reload_lock = asyncio.Lock()
         self._loop_thread: int | None = None
 
     # -- the effects sink the engine talks to ---------------------------------------------------------
@@ -291,7 +294,11 @@ class Daemon:
     # -- reload ---------------------------------------------------------------------------------------
     async def reload(self, who: str) -> dict[str, Any]:
         """Validate the config again; refuse a bad one (the old keeps running); apply a good one, restarting
-        only the instances whose settings changed."""
+        only the instances whose settings changed. Reloads asked for at once run one after the other."""
+        async with self._reload_lock:
+            return await self._reload(who)
+
+    async def _reload(self, who: str) -> dict[str, Any]:
         now = self.clock.now()
         try:
             config = load(self.paths, self.plugins)
