@@ -7,10 +7,12 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +112,35 @@ def test_reload_keeps_alerts_and_pending_timers(daemon: Running) -> None:
     daemon.wait_for(lambda: len(daemon.sent()) == 1, "the page")
     status = daemon.ask("status")["status"]
     assert status["last_reload"]["ok"] is True  # type: ignore[index]
+
+
+def test_a_sighup_and_reloads_at_once_run_one_after_the_other(daemon: Running) -> None:
+    """Every reload applies cleanly: the first restarts the changed receiver, the others find nothing changed
+    (interleaved, each would have compared against the old config and started its own receiver)."""
+    daemon.write(wait="1s")  # the receiver's settings change: a reload restarts it
+    answers: list[dict[str, object]] = []
+    asked = [threading.Thread(target=lambda: answers.append(daemon.ask("reload"))) for _ in range(3)]
+    for thread in asked:
+        thread.start()
+    time.sleep(0.05)  # let the requests arrive: the signal then lands while a reload is under way
+    daemon.proc.send_signal(signal.SIGHUP)
+    for thread in asked:
+        thread.join(60)
+    assert [a.get("ok") for a in answers] == [True] * 3, answers
+
+    def reloads() -> list[tuple[str, str]]:
+        db = sqlite3.connect(f"file:{daemon.state / 'journal.db'}?mode=ro", uri=True, timeout=10)
+        try:
+            return db.execute("SELECT who, detail FROM control_log WHERE action='reload' ORDER BY id").fetchall()
+        finally:
+            db.close()
+
+    daemon.wait_for(lambda: len(reloads()) == 4, "the four reloads in the control log")
+    assert sorted(detail for _, detail in reloads()) == ["applied; changed: none"] * 3 + [
+        "applied; changed: receiver:out"]
+    assert {who for who, _ in reloads()} == {"root", "signal SIGHUP"}
+    daemon.inject("web1")  # and the daemon still pages, through the one receiver it kept
+    daemon.wait_for(lambda: len(daemon.sent()) == 1, "the page")
 
 
 def test_bad_reload_is_refused_and_the_old_config_keeps_running(daemon: Running) -> None:
