@@ -25,6 +25,8 @@ API for other components (the VIP takeover's split-brain guard), on either detec
     hb.paths_alive("head-b")  -> ["udp0", "serial1"]   # [] means silent on every path
     hb.peer_status("head-b")  -> {"role": "primary", "vips": ["10.0.0.100"]}   # from its newest beat
     hb.set_status({"role": "standby"})                 # sent with this node's following beats
+    hb.update_status("vips", ["10.0.0.100/24"])        # one key, the others kept (vip.takeover publishes so)
+    hb.path_stats()           -> {"head-b": {"udp0": {"beats": 9, "lost": 1, "interarrival": {...}}}}
     hb.ping_reach(), hb.ping_reach("head-b")  -> (2, 2), (0, 2)   # ping nodes reached, of those configured
     hb.arbiter_view()         -> (True, frozenset({"head-b"}))  # the arbiter (ehb reply) and whom it hears
 

@@ -6,7 +6,10 @@ Other components (the VIP takeover's split-brain guard) read the state directly:
     hb.peer_state("head-b")    # "up" | "warn" | "dead" | "unknown"
     hb.paths_alive("head-b")   # ["udp0", "serial1"]: paths that delivered within path_deadtime
     hb.peer_status("head-b")   # the status dict of head-b's newest beat, e.g. {"role": "primary"}
-    hb.set_status({"role": "standby", "vips": []})   # carried by this node's following beats
+    hb.set_status({"role": "standby", "vips": []})   # carried by this node's following beats (replaces all keys)
+    hb.update_status("vips", ["10.0.0.100/24"])      # one key changed, the others kept (vip.takeover does this)
+    hb.own_status()            # what this node's beats carry now (set by this process, without ping reach)
+    hb.path_stats()            # {"head-b": {"udp0": {"beats": 120, "lost": 1, "interarrival": {...}}}}
     hb.ping_reach()            # (2, 2): ping nodes this node reaches, of those configured (None: not measured)
     hb.ping_reach("head-b")    # (0, 2): what head-b reported in its newest beat
     hb.arbiter_view()          # (True, {"head-b"}): the arbiter is heard and hears only head-b (None: no arbiter)
@@ -64,6 +67,9 @@ class NodeDetector(Detector):
         problems = self.check()
         if problems:
             raise ValueError(f"{self.prefix} detector {self.name!r}: " + "; ".join(problems))
+        if self._status:
+            # update_status() before the start (an action reconciled first): the first beats carry it.
+            self.node.first_status = self.beat_status({**self.node.first_status, **self._status})
         await self.node.start()
 
     async def stop(self) -> None:
@@ -93,6 +99,34 @@ class NodeDetector(Detector):
             raise RuntimeError(f"{self.prefix} detector {self.name!r} is not sending")
         self.node.sender.set_status(self.beat_status(status))
         self._status = dict(status)
+
+    def update_status(self, key: str, value: Any) -> None:
+        """Set one key of the status the beats carry, keeping the others (``value`` ``None`` removes the key).
+
+        Several components share one detector's beats (the ``vip.takeover`` actions publish ``vips`` and
+        ``role``, an eHB reply its ``hears``): each changes its own keys only. Before the detector sends (not
+        started yet) the value is kept for its first beats. ``ValueError`` if the status would not fit in a
+        packet (nothing is changed then).
+        """
+        status = {k: v for k, v in self._status.items() if k != key}
+        if value is not None:
+            status[key] = value
+        if self.node.sender is not None:
+            self.node.sender.set_status(self.beat_status(status))
+        self._status = status
+
+    def own_status(self) -> dict[str, Any]:
+        """The status this node's beats carry, as set through :meth:`set_status` and :meth:`update_status`
+        (the ping-node reach a detector adds by itself is not included)."""
+        return dict(self._status)
+
+    def path_stats(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per watched peer and path, counted as beats are accepted (the counts only grow):
+        ``{peer: {path: {"beats": int, "lost": int, "interarrival": {"buckets": [(upper bound s, cumulative
+        count), ..., (inf, n)], "sum_s": float, "count": int}}}}``. ``lost`` sums the sequence gaps between
+        consecutive accepted beats of one generation on that path; a peer's restart starts a new comparison.
+        Read by faultmgr-api's metrics (``faultmgr_heartbeat_beats_received_total`` and the others)."""
+        return self.node.liveness.path_stats()
 
     def beat_status(self, status: dict[str, Any]) -> dict[str, Any]:
         """``status`` as the beats carry it (a detector measuring ping nodes adds their reach)."""

@@ -58,6 +58,8 @@ class EhbDetector(NodeDetector):
         self.hears: list[str] | None = None
         if settings.reply:
             self.node.first_status = {HEARS_KEY: []}
+            # Kept among the keys the replies carry, so that another key's update never drops the view.
+            self._status[HEARS_KEY] = []
             self.node.after_evaluate = self.publish_view
 
     async def start(self) -> None:
@@ -76,7 +78,7 @@ class EhbDetector(NodeDetector):
         states = self.node.liveness.states()
         hears = sorted(name for name, state in states.items() if state in (UP, WARN))
         if hears != self.hears and self.node.sender is not None:
-            self.set_status({HEARS_KEY: hears})
+            self.update_status(HEARS_KEY, hears)
             self.hears = hears
 
     def watched(self) -> list[str]:

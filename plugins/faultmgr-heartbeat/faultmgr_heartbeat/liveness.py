@@ -11,10 +11,16 @@ sequence number must grow on each path (one beat goes out on every path with the
 lag the peer's newest by at most ``replay_window`` beats, so that beats recorded on one path and replayed
 later on another keep a dead peer alive no longer than that window. Only packets that passed the MAC
 check get here, so a forged generation cannot push a peer's counters forward.
+
+Each path also counts what it delivered (:meth:`Liveness.path_stats`, read by the API's metrics): beats
+accepted, beats lost (sequence gaps between consecutive accepted beats of one generation) and the time
+between consecutive beats in a fixed-bucket histogram. Counting happens in :meth:`Liveness.accept`, under
+the lock it already holds: one bisect and a few additions per beat.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +28,9 @@ from typing import Any
 from faultmgr_heartbeat.protocol import Packet
 
 UNKNOWN, UP, WARN, DEAD = "unknown", "up", "warn", "dead"
+
+#: Upper bounds (seconds) of the inter-arrival histogram's buckets; ``inf`` is added after the last.
+INTERARRIVAL_BUCKETS: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -52,12 +61,50 @@ class Transition:
 
 
 @dataclass
+class PathStats:
+    """Counters of one peer's beats on one path; they only grow (a peer's restart resets the comparison with
+    the previous beat, never a counter)."""
+
+    beats: int = 0
+    lost: int = 0
+    #: Beats per inter-arrival bucket (not cumulative), the last slot for gaps above every bound.
+    gaps: list[int] = field(default_factory=lambda: [0] * (len(INTERARRIVAL_BUCKETS) + 1))
+    gap_sum: float = 0.0
+    #: Sequence number and receive time of the previous accepted beat of the current generation (0/None:
+    #: none yet, as after a restart of the peer or of this node).
+    prev_seq: int = 0
+    prev_time: float | None = None
+
+    def count(self, seq: int, now: float) -> None:
+        """One accepted beat ``seq`` read at ``now``."""
+        self.beats += 1
+        if self.prev_seq:
+            self.lost += max(0, seq - self.prev_seq - 1)
+        if self.prev_time is not None:
+            gap = max(0.0, now - self.prev_time)
+            self.gaps[bisect.bisect_left(INTERARRIVAL_BUCKETS, gap)] += 1
+            self.gap_sum += gap
+        self.prev_seq, self.prev_time = seq, now
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"beats", "lost", "interarrival": {"buckets": [(bound, cumulative), ..., (inf, n)], "sum_s",
+        "count"}}``."""
+        buckets, total = [], 0
+        for bound, n in zip((*INTERARRIVAL_BUCKETS, float("inf")), self.gaps, strict=True):
+            total += n
+            buckets.append((bound, total))
+        return {"beats": self.beats, "lost": self.lost,
+                "interarrival": {"buckets": buckets, "sum_s": self.gap_sum, "count": total}}
+
+
+@dataclass
 class PathRecord:
     """What one path has delivered from one peer."""
 
     seq: int = 0
     last_seen: float | None = None
     announced_down: bool = False
+    stats: PathStats = field(default_factory=PathStats)
 
 
 @dataclass
@@ -101,11 +148,13 @@ class Liveness:
                 peer.generation, peer.max_seq = packet.generation, 0
                 for record in peer.paths.values():
                     record.seq = 0
+                    record.stats.prev_seq, record.stats.prev_time = 0, None
             elif packet.generation < peer.generation:
                 return "replayed"
             record = peer.paths[path]
             if packet.seq <= record.seq or packet.seq + self.timing.replay_window < peer.max_seq:
                 return "replayed"
+            record.stats.count(packet.seq, now)
             record.seq = packet.seq
             record.last_seen = now
             peer.max_seq = max(peer.max_seq, packet.seq)
@@ -242,6 +291,12 @@ class Liveness:
                 peer.generation, peer.max_seq = value
                 for record in peer.paths.values():
                     record.seq = peer.max_seq
+
+    def path_stats(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{peer: {path: PathStats.snapshot()}}``: beats accepted, lost and their inter-arrival histogram."""
+        with self._lock:
+            return {name: {path: record.stats.snapshot() for path, record in peer.paths.items()}
+                    for name, peer in self._peers.items()}
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """A JSON-ready view of every peer for ``status()``."""

@@ -4,9 +4,11 @@ process a dry run, a takeover in a network namespace of its own, a re-announceme
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,7 +18,11 @@ from typing import Any
 
 import pytest
 from faultmgr_api.metrics import ApiMetrics, DaemonCollector
+from faultmgr_heartbeat import HeartbeatDetector
+from faultmgr_heartbeat.auth import load_key_file
+from faultmgr_heartbeat.protocol import Packet, encode
 from faultmgr_vip import VipTakeover
+from loopback import free_port
 from prereq import need_program, need_root
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -139,33 +145,43 @@ async def test_failover_counted_once_when_the_address_is_added(tmp_path: Path) -
             await action.stop()
 
 
-class PathStatsDetector:
-    """A heartbeat detector reduced to the ``path_stats()`` contract that metrics.py documents. The heartbeat
-    plugin does not offer it yet; this pins the exporter's side so the counters light up when it does."""
-
-    def status(self) -> dict[str, Any]:
-        return {"peers": {}}
-
-    def path_stats(self) -> dict[str, Any]:
-        gaps = {"buckets": [(0.25, 8), (0.5, 9), (float("inf"), 10)], "sum_s": 2.4, "count": 10}
-        return {"head-b": {"lan": {"beats": 11, "lost": 3, "interarrival": gaps}}}
-
-
-def test_heartbeat_path_stats_become_counters_and_a_histogram() -> None:
-    daemon = SimpleNamespace(config=SimpleNamespace(detectors={"hb": SimpleNamespace(type="heartbeat")}),
-                             instances={"detector": {"hb": PathStatsDetector()}})
-    families = list(DaemonCollector(daemon)._heartbeat_counts(daemon))  # type: ignore[arg-type]
+async def test_heartbeat_path_stats_become_counters_and_a_histogram(tmp_path: Path) -> None:
+    # A real heartbeat detector on loopback UDP, fed beats 1, 2 and 4 signed by hand (beat 3 is lost).
+    keys = tmp_path / "hb.keys"
+    keys.write_text("k1 " + "11" * 32 + "\n")
+    keys.chmod(0o600)
+    port = free_port()
+    hb = HeartbeatDetector("hb", HeartbeatDetector.Settings(
+        node="head-a", peers=["head-b"], key_file=keys, keepalive="50ms", warntime="1s", deadtime="2s",
+        initdead="5s", realtime=False, paths=[{"type": "udp", "name": "lan", "bind": f"127.0.0.1:{port}"}]),
+        Runtime(emit=lambda e: None, state_dir=tmp_path))
+    await hb.start()
+    try:
+        key = load_key_file(keys).send_key
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for seq in (1, 2, 4):
+                sock.sendto(encode(Packet("head-b", 5, seq, 0.0), key), ("127.0.0.1", port))
+                deadline = time.monotonic() + 10
+                while hb.status()["peers"]["head-b"]["seq"] != seq:
+                    assert time.monotonic() < deadline, f"beat {seq} not accepted"
+                    await asyncio.sleep(0.01)
+        daemon = SimpleNamespace(config=SimpleNamespace(detectors={"hb": SimpleNamespace(type="heartbeat")}),
+                                 instances={"detector": {"hb": hb}})
+        families = list(DaemonCollector(daemon)._heartbeat_counts(daemon))  # type: ignore[arg-type]
+    finally:
+        await hb.stop()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
     labels = {"detector": "hb", "path": "lan", "peer": "head-b"}
 
-    def key(name: str, **extra: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    def key_of(name: str, **extra: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         return name, tuple(sorted({**labels, **extra}.items()))
 
-    assert samples[key("faultmgr_heartbeat_beats_received_total")] == 11
-    assert samples[key("faultmgr_heartbeat_beats_lost_total")] == 3
-    assert samples[key("faultmgr_heartbeat_interarrival_seconds_bucket", le="0.25")] == 8
-    assert samples[key("faultmgr_heartbeat_interarrival_seconds_bucket", le="+Inf")] == 10
-    assert samples[key("faultmgr_heartbeat_interarrival_seconds_sum")] == 2.4
-    # Without path_stats() (today's heartbeat plugin) the families are left out, not exported empty.
+    assert samples[key_of("faultmgr_heartbeat_beats_received_total")] == 3
+    assert samples[key_of("faultmgr_heartbeat_beats_lost_total")] == 1
+    assert samples[key_of("faultmgr_heartbeat_interarrival_seconds_bucket", le="10.0")] <= 2
+    assert samples[key_of("faultmgr_heartbeat_interarrival_seconds_bucket", le="+Inf")] == 2
+    assert samples[key_of("faultmgr_heartbeat_interarrival_seconds_count")] == 2
+    assert samples[key_of("faultmgr_heartbeat_interarrival_seconds_sum")] > 0
+    # Without path_stats() (a detector of another kind) the families are left out, not exported empty.
     daemon.instances["detector"]["hb"] = object()
     assert list(DaemonCollector(daemon)._heartbeat_counts(daemon)) == []  # type: ignore[arg-type]
