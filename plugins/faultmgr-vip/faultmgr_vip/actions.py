@@ -1,4 +1,9 @@
-"""The ``vip.takeover`` and ``vip.release`` actions."""
+"""The ``vip.takeover`` and ``vip.release`` actions.
+
+Every result's data says what the run did: ``operation`` is ``take`` (the address was added here),
+``release`` (removed here), ``announce`` (held already: announced again) or ``none``; a takeover's data also
+has ``refused`` (the split-brain guard, the circuit breaker or a failed fence said no) and ``changed``.
+"""
 
 from __future__ import annotations
 
@@ -35,10 +40,16 @@ from faultmgr_vip.guard import (
     run_fence,
     unreachable_nodes,
 )
+from faultmgr_vip.publish import StatusPublisher, publish_held
 from faultmgr_vip.settings import ReleaseSettings, TakeoverSettings
 
 #: How often a takeover refused by the arbiter looks at its view again (a read of memory, no traffic).
 ARBITER_POLL = 0.1
+
+
+def outcome(ok: bool, detail: str, operation: str, changed: bool = False, **data: Any) -> ActionResult:
+    """An ActionResult whose data says what was done (``operation``: take, release, announce or none)."""
+    return ActionResult(ok, detail, {"changed": changed, "operation": operation, **data})
 
 
 class VipTakeover(Action):
@@ -86,9 +97,11 @@ class VipTakeover(Action):
             # Not fatal: the interface may appear later; takeover then reports the problem in its result.
             self.log.warning("%s: cannot reconcile %s at start: %s", self.name, self.vip, exc)
             self._state.update(held=False, start_problem=str(exc))
+            self._publish()
             return
         self._state["held"] = held
         self._state["reconciled_at"] = time.time()
+        self._publish()
         self.log.info("%s on %s at start: %s", self.vip, self.settings.interface,
                       "held here" if held else "not held here")
         if held:
@@ -148,10 +161,11 @@ class VipTakeover(Action):
         try:
             if await holds(self.settings.interface, self.vip):
                 self._state["held"] = True
+                self._publish()
                 self._spawn(self._announce())
                 self._start_refresh()
-                return ActionResult(True, f"{self.vip} already held on {self.settings.interface}; re-announced",
-                                    {"changed": False})
+                return outcome(True, f"{self.vip} already held on {self.settings.interface}; re-announced",
+                               "announce", refused=False)
             if self.breaker.is_open():
                 return self._refuse(f"circuit open: {len(self.breaker.times)} takeovers within "
                                     f"{self.settings.takeover_window:g}s (max {self.settings.max_takeovers}); "
@@ -161,8 +175,8 @@ class VipTakeover(Action):
                 return self._refuse(refusal)
             if self.runtime.dry_run:
                 fencing = f"fence {peer} and " if self.settings.fence and guarded else ""
-                return ActionResult(True, f"dry run: would {fencing}take over {self.vip} on "
-                                          f"{self.settings.interface}", {"changed": False})
+                return outcome(True, f"dry run: would {fencing}take over {self.vip} on "
+                                     f"{self.settings.interface}", "none", refused=False)
             fence_detail = ""
             if self.settings.fence and guarded:
                 fenced, fence_detail = await run_fence(self.settings.fence, self.settings.fence_timeout)
@@ -171,7 +185,7 @@ class VipTakeover(Action):
                 self.log.warning("peer %s fenced: %s", peer, fence_detail)
             link, added = await add_address(self.settings.interface, self.vip)
         except AddressError as exc:
-            return ActionResult(False, str(exc))
+            return outcome(False, str(exc), "none", refused=False)
         # The first announcement goes out before anything else: it is what moves the clients.
         self._announce_now(link)
         self._spawn(self._announce(link, skip_first=True))
@@ -180,10 +194,12 @@ class VipTakeover(Action):
         self._start_refresh()
         evidence = (self._state.get("connectivity_evidence") or self._state.get("arbiter_evidence")
                     if guarded else None)
-        return ActionResult(True, f"took over {self.vip} on {self.settings.interface}"
-                                  + (f" after fencing {peer}" if fence_detail else "")
-                                  + (f" ({evidence})" if evidence else ""),
-                            {"changed": added, "mac": link.mac, "fence": fence_detail or None})
+        return outcome(True, f"took over {self.vip} on {self.settings.interface}"
+                             + (f" after fencing {peer}" if fence_detail else "")
+                             + (f" ({evidence})" if evidence else ""),
+                       # Added by someone else between the check and the add: this run only announced it.
+                       "take" if added else "announce", changed=added, refused=False, mac=link.mac,
+                       fence=fence_detail or None)
 
     @property
     def yields_to_another_holder(self) -> bool:
@@ -197,7 +213,7 @@ class VipTakeover(Action):
         one keeps the address and announces it again; the other releases it."""
         try:
             if not await holds(self.settings.interface, self.vip):
-                return ActionResult(True, "peer back; the address is not held here")
+                return outcome(True, "peer back; the address is not held here", "none", refused=False)
             if self.yields_to_another_holder:
                 if not self.settings.preferred:
                     return await self._yield("peer back; released {vip} (auto_failback)")
@@ -206,12 +222,12 @@ class VipTakeover(Action):
                     return await self._yield(f"peer back and {other} holds {{vip}} too; released it here "
                                              "(auto_failback off: the address stays with the standby)")
         except AddressError as exc:
-            return ActionResult(False, str(exc))
+            return outcome(False, str(exc), "none", refused=False)
         # The peer may have held the address meanwhile (a healed split brain, a cut link restored):
         # announce again, or clients keep sending to the peer that is releasing it (keepalived #166, #1528).
         # The burst runs on its own: the action (and the next one queued for this alert) need not wait for it.
         self._spawn(self._announce())
-        return ActionResult(True, "peer back; keeping the address and announcing it again", {"changed": False})
+        return outcome(True, "peer back; keeping the address and announcing it again", "announce", refused=False)
 
     def _isolated_here(self, peer: str) -> str | None:
         """Why this node should give the address up (it lost ping nodes its live peer reaches), or ``None``."""
@@ -227,10 +243,10 @@ class VipTakeover(Action):
         try:
             held = await holds(self.settings.interface, self.vip)
         except AddressError as exc:
-            return ActionResult(False, str(exc))
+            return outcome(False, str(exc), "none", refused=False)
         self._state["released_for_connectivity"] = why
         if not held:
-            return ActionResult(True, f"{why}; the address is not held here", {"changed": False})
+            return outcome(True, f"{why}; the address is not held here", "none", refused=False)
         self.log.warning("%s: %s; releasing %s", self.name, why, self.vip)
         return await self._yield(f"{why}: released {{vip}} for the peer to take over")
 
@@ -241,18 +257,19 @@ class VipTakeover(Action):
             if await holds(self.settings.interface, self.vip):
                 return await self._on_peer_back()
         except AddressError as exc:
-            return ActionResult(False, str(exc))
+            return outcome(False, str(exc), "none", refused=False)
         if self.settings.preferred and self.settings.auto_failback:
             return await self.take_over(guarded=False)
-        return ActionResult(True, "ping nodes reached again; the address stays with the peer", {"changed": False})
+        return outcome(True, "ping nodes reached again; the address stays with the peer", "none", refused=False)
 
     async def _yield(self, detail: str) -> ActionResult:
         if self.runtime.dry_run:
-            return ActionResult(True, "dry run: would have " + detail.format(vip=self.vip), {"changed": False})
+            return outcome(True, "dry run: would have " + detail.format(vip=self.vip), "none", refused=False)
         removed = await remove_address(self.settings.interface, self.vip)
         self._stop_refresh()
         self._mark(False)
-        return ActionResult(True, detail.format(vip=self.vip), {"changed": removed})
+        return outcome(True, detail.format(vip=self.vip), "release" if removed else "none", changed=removed,
+                       refused=False)
 
     async def _guard(self, peer: str | None) -> str | None:
         """The reason to refuse takeover, or ``None`` when the evidence says go."""
@@ -343,11 +360,24 @@ class VipTakeover(Action):
     def _refuse(self, detail: str) -> ActionResult:
         self._state["last_refusal"] = {"time": time.time(), "detail": detail}
         self.log.warning("%s: %s", self.name, detail)
-        return ActionResult(False, detail)
+        return outcome(False, detail, "none", refused=True)
 
     def _mark(self, held: bool) -> None:
         self._state["held"] = held
         self._state["last_change"] = time.time()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Tell the peers, in this node's heartbeat beats, whether this action's VIP is held here (the
+        ``vips`` and ``role`` keys of the beat status; see :mod:`faultmgr_vip.publish`)."""
+        name = self.settings.heartbeat_detector
+        detector = self.runtime.component("detector", name) if name else None
+        if not isinstance(detector, StatusPublisher):
+            return
+        try:
+            self._state["published_vips"] = publish_held(detector, str(self.vip), bool(self._state["held"]))
+        except (ValueError, RuntimeError) as exc:  # a status too large for a beat: the VIP still moves
+            self.log.warning("%s: VIPs not published in the beats of %s: %s", self.name, name, exc)
 
     # -- reconciling at start ----------------------------------------------------------------------------
 
@@ -449,6 +479,7 @@ class VipTakeover(Action):
             try:
                 if not await holds(self.settings.interface, self.vip):
                     self._state["held"] = False
+                    self._publish()
                     return
                 link = await self._link()
             except AddressError:
@@ -479,14 +510,13 @@ class VipRelease(Action):
 
     async def run(self, alert: AlertView, event: Event | None, resolved: bool = False) -> ActionResult:
         if resolved and not self.settings.on_resolve:
-            return ActionResult(True, "skipped (on_resolve is off)")
+            return outcome(True, "skipped (on_resolve is off)", "none")
         if self.runtime.dry_run:
-            return ActionResult(True, f"dry run: would release {self.vip} from {self.settings.interface}",
-                                {"changed": False})
+            return outcome(True, f"dry run: would release {self.vip} from {self.settings.interface}", "none")
         try:
             removed = await remove_address(self.settings.interface, self.vip)
         except AddressError as exc:
-            return ActionResult(False, str(exc))
+            return outcome(False, str(exc), "none")
         self._state.update(held=False, last_change=time.time())
         detail = f"released {self.vip} from {self.settings.interface}" if removed else f"{self.vip} was not held"
-        return ActionResult(True, detail, {"changed": removed})
+        return outcome(True, detail, "release" if removed else "none", changed=removed)

@@ -75,8 +75,8 @@ async def test_release_removes_the_vip_and_is_idempotent(lab: Any, runtime: Runt
         assert action.status()["held"] is True
         first = await action.run(ALERT, None)
         second = await action.run(ALERT, None)
-    assert first.ok and first.data["changed"] is True
-    assert second.ok and second.data["changed"] is False
+    assert first.ok and first.data["changed"] is True and first.data["operation"] == "release"
+    assert second.ok and second.data["changed"] is False and second.data["operation"] == "none"
     assert not lab.has_address("head-b", L.VIP4)
 
 
