@@ -8,7 +8,7 @@ import logging
 import time
 from pathlib import Path
 
-from daemon_lab import DEADLINE, DaemonProcess
+from daemon_lab import DEADLINE, DaemonProcess, Receiver
 
 from faultmgr.logs import JsonFormatter, fields
 
@@ -16,7 +16,7 @@ CONFIG = """\
 daemon: {{state_dir: "{{state}}", tick: 50ms, shutdown_timeout: 2s, log_format: json}}
 detectors: {{ext: {{type: external}}}}
 actions: {{mark: {{type: command, argv: [/bin/true]}}}}
-receivers: {{out: {{type: log, path: "{out}", group_by: ['...'], group_wait: 0s}}}}
+receivers: {{out: {{{receiver}, group_by: ['...'], group_wait: 0s}}}}
 rules: {{down: {{match: {{kind: service.down, source: ext}}, notify: [out], actions: [mark]}}}}
 """
 
@@ -31,7 +31,7 @@ def wait(predicate, what: str, daemon: DaemonProcess) -> None:  # type: ignore[n
 
 def test_a_daemon_logs_event_alert_notification_and_action_as_json_objects(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    daemon = DaemonProcess(tmp_path, text=CONFIG.format(out=out))
+    daemon = DaemonProcess(tmp_path, text=CONFIG.format(receiver=f'type: log, path: "{out}"'))
     daemon.start()
     try:
         assert daemon.inject("web1")
@@ -64,3 +64,26 @@ def test_fields_never_replace_the_base_keys() -> None:
         setattr(record, key, value)
     data = json.loads(JsonFormatter().format(record))
     assert data["message"] == "hello there" and data["level"] == "info" and data["receiver"] == "pager"
+
+
+def test_retries_are_logged_with_their_attempt_then_the_delivery(tmp_path: Path) -> None:
+    receiver = Receiver()  # bound, not listening: connections are refused until up()
+    webhook = (f'type: webhook, url: "http://127.0.0.1:{receiver.port}/hook", timeout: 2s, '
+               "retry: {initial: 100ms, max_delay: 300ms}")
+    daemon = DaemonProcess(tmp_path, text=CONFIG.format(receiver=webhook))
+    daemon.start()
+    try:
+        assert daemon.inject("web1")
+        wait(lambda: sum(r.get("outcome") == "retry" for r in daemon.log_objects()) >= 2, "two retries", daemon)
+        receiver.up()
+        wait(lambda: any(r.get("outcome") == "sent" for r in daemon.log_objects()), "the delivery", daemon)
+    finally:
+        daemon.stop()
+        receiver.close()
+    lines = [r for r in daemon.log_objects() if r.get("receiver") == "out"]
+    retries = [r for r in lines if r["outcome"] == "retry"]
+    [sent] = [r for r in lines if r["outcome"] == "sent"]
+    assert [r["attempt"] for r in retries] == list(range(1, len(retries) + 1))
+    assert all(r["level"] == "warning" and r["error"] and r["retry_in"] > 0 for r in retries)
+    assert {r["notification_id"] for r in retries} == {sent["notification_id"]}
+    assert sent["attempt"] == len(retries) + 1 and len(receiver.requests) == 1
