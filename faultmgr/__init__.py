@@ -9,6 +9,7 @@ from faultmgr.config.settings import PluginSettings
 from faultmgr.config.types import Duration, Regex, SecretFile, check_private_file
 from faultmgr.event import Event, Severity
 from faultmgr.hookspecs import hookimpl
+from faultmgr.shipped import shipped_rules
 
 __version__ = "0.1.0"
 
@@ -30,4 +31,5 @@ __all__ = [
     "__version__",
     "check_private_file",
     "hookimpl",
+    "shipped_rules",
 ]

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from faultmgr.config.errors import ConfigIssue
+from faultmgr.shipped import candidates, shipped_rules
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_NODES = 200_000
@@ -30,6 +31,9 @@ MAX_DEPTH = 64
 #: ``${env:NAME}`` or ``${env:NAME:-default}`` in a string value is replaced from the environment (the explicit
 #: ``env:`` prefix keeps shell snippets such as ``${HOME}`` in a command's argv untouched).
 ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+#: ``${faultmgr:rules}`` is the folder of the rule files shipped with faultmgr, wherever it is installed
+#: (:func:`faultmgr.shipped.shipped_rules`): a site's file includes them with it.
+BUILTIN_REF = re.compile(r"\$\{faultmgr:([^}]*)\}")
 
 Path_ = tuple[str | int, ...]
 
@@ -110,8 +114,25 @@ class _Converter:
             mark = node.start_mark
             raise YamlProblem("binary values are not allowed", mark.line + 1, mark.column + 1)
         if isinstance(value, str) and "${env:" in value:
-            return self._expand(value, node)
+            value = self._expand(value, node)
+        if isinstance(value, str) and "${faultmgr:" in value:
+            value = self._builtin(value, node)
         return value
+
+    @staticmethod
+    def _builtin(value: str, node: yaml.Node) -> str:
+        def one(match: re.Match[str]) -> str:
+            mark = node.start_mark
+            if match.group(1) != "rules":
+                raise YamlProblem(f"unknown reference ${{faultmgr:{match.group(1)}}}", mark.line + 1,
+                                  mark.column + 1, "the one known is ${faultmgr:rules}")
+            folder = shipped_rules()
+            if folder is None:
+                raise YamlProblem("the shipped rule files are not installed", mark.line + 1, mark.column + 1,
+                                  f"looked in {', '.join(map(str, candidates()))}")
+            return str(folder)
+
+        return BUILTIN_REF.sub(one, value)
 
     @staticmethod
     def _expand(value: str, node: yaml.Node) -> str:
