@@ -72,3 +72,15 @@ def test_a_plain_install_of_the_recipe_runs(tmp_path: Path) -> None:
     check = subprocess.run([faultmgr, "check", str(ROOT / "contrib" / "etc" / "faultmgr")], capture_output=True,
                            text=True, timeout=120, cwd=tmp_path, env={**env, "FAULTMGR_SECRETS": str(secrets)})
     assert check.returncode == 0, check.stdout + check.stderr
+    # The shipped rule files are installed as data (share/faultmgr/rules), found without the source tree, and
+    # a site's file that includes them with ${faultmgr:rules} passes check.
+    found = subprocess.run([str(venv / "bin" / "python"), "-c", "import faultmgr; print(faultmgr.shipped_rules())"],
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert found.stdout.strip() == str(venv / "share" / "faultmgr" / "rules"), found.stdout + found.stderr
+    assert {p.name for p in (venv / "share" / "faultmgr" / "rules").glob("*.yaml")} == \
+        {p.name for p in (ROOT / "rules").glob("*.yaml")}
+    head_a = [str(ROOT / "contrib" / "deploy" / "two-heads" / "head-a"), str(ROOT / "contrib" / "etc" / "faultmgr" /
+                                                                            "receivers.yaml")]
+    check = subprocess.run([faultmgr, "check", *head_a], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                           env={**env, "FAULTMGR_SECRETS": str(secrets)})
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -250,7 +250,7 @@ def test_shipped_rule_file_validates_with_the_core_loader() -> None:
     assert plugins.failure("audit") is None
     assert loading_pluginmanager() is plugins.pm  # faultmgr_addhooks reached the plugin
     assert {"linux-audit", "syslog-auth", "dsi"} <= set(build_registry(plugins.pm).names())
-    config = load([SHIPPED.with_name("receivers.yaml"), SHIPPED], plugins)
+    config = load([SHIPPED.parents[1] / "contrib" / "etc" / "faultmgr" / "receivers.yaml", SHIPPED], plugins)
     assert config.detectors["audit"].type == "audit"
     assert {"ssh-brute-force", "root-login-unexpected-network", "watched-file-changed",
             "privileged-access-denied", "audit-log-stopped", "audit-log-truncated"} <= set(config.rules)

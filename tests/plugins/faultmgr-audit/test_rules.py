@@ -11,7 +11,7 @@ from faultmgr_audit import AuditDetector
 from faultmgr.event import Event
 
 SHIPPED = Path(__file__).resolve().parents[3] / "rules" / "security.yaml"
-# rules/receivers.yaml pages by e-mail; the harness records pages whatever the type, a log receiver will do.
+# contrib/etc/faultmgr/receivers.yaml pages by e-mail; the harness records pages whatever the type, a log receiver will do.
 RULES = SHIPPED.read_text() + "\nreceivers:\n  security-team: {type: log}\n"
 
 
