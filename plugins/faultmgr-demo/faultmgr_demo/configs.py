@@ -1,5 +1,9 @@
 """The demo's rule files and HAProxy configs: package data with ``@name@`` placeholders, written to the run's
-temporary directory with the lab's addresses, ports and secrets filled in."""
+temporary directory with the lab's addresses, ports and secrets filled in.
+
+The rule files are the site part of each node, as an operator writes it: they include the rule files shipped with
+faultmgr unchanged (``${faultmgr:rules}``, see :data:`SHIPPED`) and define the detectors, actions and receivers
+those name."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import yaml
 from faultmgr_demo.topology import HEADS, REAL_SERVERS, Layout
 
 PLACEHOLDER = re.compile(r"@([a-z][a-z0-9_]*)@")
+#: The shipped rule file each kind of node includes (from faultmgr's ``rules/``).
+SHIPPED = {"head": "ha-oscar-head.yaml", "watcher": "ha-oscar-watcher.yaml"}
 
 
 def template(name: str) -> str:
@@ -101,6 +107,7 @@ class Configs:
         for head in HEADS:
             peer = HEADS[1 - HEADS.index(head)]
             values = {**self.common(), "node": head, "peer": peer, "state_dir": self.state_dir(head),
+                      "log_dir": self.node_dir(head),
                       "hb_self": self.layout.hb(head), "hb_peer": self.layout.hb(peer),
                       "preferred": "true" if head == "head-a" else "false",
                       "haproxy_socket": self.haproxy_socket(head)}
@@ -111,7 +118,7 @@ class Configs:
                 text = self._without_pool(text)
             self.rule_file(head).write_text(text + self._api(head))
             self.haproxy_config(head).write_text(self._haproxy(head))
-        values = {**self.common(), "state_dir": self.state_dir("watcher")}
+        values = {**self.common(), "state_dir": self.state_dir("watcher"), "log_dir": self.node_dir("watcher")}
         self.rule_file("watcher").write_text(fill(template("watcher.yaml"), values) + self._api("watcher"))
 
     def _api(self, node: str) -> str:

@@ -37,6 +37,13 @@ def action_runs(state_dir: Path, since: float) -> list[dict[str, Any]]:
     return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
+def alerts(state_dir: Path, since: float) -> list[dict[str, Any]]:
+    """Alerts that started firing from ``since`` on, oldest first: the rule that fired and its subject."""
+    rows = _rows(state_dir / "journal.db", "SELECT rule, subject, severity, starts_at FROM alerts "
+                 "WHERE starts_at >= ? ORDER BY starts_at", (since,))
+    return [dict(zip(("rule", "subject", "severity", "starts_at"), r, strict=True)) for r in rows]
+
+
 def json_lines(path: Path, since: float) -> list[dict[str, Any]]:
     """Records of a sink's file with ``time >= since``."""
     try:

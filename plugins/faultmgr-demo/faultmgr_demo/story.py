@@ -138,7 +138,7 @@ class Story:
             self.cluster.power_off(head)
         self.expect(stage, "both heads dead: waiting for the eHB watcher to page", [
             self.event_seen("watcher", "ehb.group.dead", stage.started),
-            self.mail_about("every head", stage.started)])
+            self.mail_about("BOTH head nodes are dead", stage.started)])
         self.progress.wait("measuring the client's outage", lambda: False, 1.0)
         return self.finish(stage)
 
@@ -168,11 +168,13 @@ def _ms(t: float, stage: Stage) -> int:
 
 
 def gather(cluster: Cluster, stage: Stage) -> dict[str, Any]:
-    """The stage's timeline: injections, detections, actions, mails and traps, and the client's view."""
+    """The stage's timeline: injections, detections, actions, mails and traps, and the client's view; and the
+    alerts that fired (by rule: the shipped rules' names)."""
     start, end = stage.started, stage.ended
     entries: list[dict[str, Any]] = [{"at_ms": _ms(t, stage), "type": "fault", "node": "", "text": text}
                                      for t, text in stage.injections]
     detected, actions = [], []
+    fired: list[dict[str, Any]] = []
     for node in DAEMONS:
         state = cluster.configs.state_dir(node)
         seen: set[tuple[str, str]] = set()
@@ -187,6 +189,9 @@ def gather(cluster: Cluster, stage: Stage) -> dict[str, Any]:
             detected.append(item)
             entries.append({"at_ms": item["after_ms"], "type": "detected", "node": node,
                             "text": f"{event['kind']} {event['subject']} ({event['severity']})"})
+        fired.extend({"node": node, "rule": alert["rule"], "subject": alert["subject"],
+                      "severity": alert["severity"], "after_ms": _ms(alert["starts_at"], stage)}
+                     for alert in observe.alerts(state, start) if alert["starts_at"] <= end)
         for run in observe.action_runs(state, start):
             if run["started_at"] > end:
                 continue
@@ -214,8 +219,8 @@ def gather(cluster: Cluster, stage: Stage) -> dict[str, Any]:
     client = observe.client_report(cluster.client_log, start, end)
     entries.sort(key=lambda e: e["at_ms"])
     return {"stage": stage.key, "title": stage.title, "dry_run": cluster.layout.dry_run,
-            "started_at": start, "duration_ms": _ms(end, stage), "detected": detected, "actions": actions,
-            "notified": notified, "client": client.to_dict(), "missing": stage.missing, "timeline": entries}
+            "started_at": start, "duration_ms": _ms(end, stage), "detected": detected, "alerts": fired,
+            "actions": actions, "notified": notified, "client": client.to_dict(), "missing": stage.missing, "timeline": entries}
 
 
 def mail_sender(address: str) -> str:

@@ -101,14 +101,29 @@ def check_story(result: dict[str, Any], dry_run: bool) -> None:
     assert any(d["kind"] == "ehb.group.dead" for d in stages["both-heads-die"]["detected"])
     assert stages["both-heads-die"]["client"]["still_down"]
     traps = [n for n in stages["both-heads-die"]["notified"] if n["via"] == "trap"]
-    assert any("every head" in n["summary"] for n in traps), traps
+    assert any("BOTH head nodes are dead" in n["summary"] for n in traps), traps
     if shutil.which("snmptrapd"):
         assert {n["received_by"] for n in traps} == {"snmptrapd"}
+    check_shipped_rules_fired(stages)
     details = " ".join(a["detail"] for s in stages.values() for a in s["actions"])
     if dry_run:
         assert "would" in details and "took over" not in details
     else:
         assert "took over" in details and "would" not in details
+
+
+def check_shipped_rules_fired(stages: dict[str, Any]) -> None:
+    """The alerts come from the rule files shipped in rules/ (ha-oscar-head.yaml on the heads,
+    ha-oscar-watcher.yaml on the watcher), which the demo's nodes include; only the pool's rule is the demo's."""
+    def fired(stage: str) -> set[tuple[str, str, str]]:
+        return {(a["node"], a["rule"], a["subject"]) for a in stages[stage]["alerts"]}
+
+    assert ("head-a", "real-server-down", "web1") in fired("real-server-fails"), fired("real-server-fails")
+    assert {("head-b", "head-peer-dead", "head-a"), ("watcher", "heads-one-dead", "head-a")} <= \
+        fired("primary-head-dies"), fired("primary-head-dies")
+    forged = {(node, rule) for node, rule, _ in fired("forged-heartbeat")}
+    assert {("head-b", "heartbeat-forged"), ("watcher", "heads-heartbeat-forged")} <= forged, forged
+    assert ("watcher", "heads-all-dead", "heads") in fired("both-heads-die"), fired("both-heads-die")
 
 
 @pytest.mark.netns
