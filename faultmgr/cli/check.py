@@ -33,14 +33,18 @@ def check_command(paths: tuple[str, ...], quiet: bool) -> None:
         click.echo(f"{errors} error(s), {len(exc.issues) - errors} warning(s)", err=True)
         raise SystemExit(2) from None
     problems: list[str] = []
-    for kind, table in (("detector", cfg.detectors), ("action", cfg.actions), ("receiver", cfg.receivers)):
+    for kind, section, table in (("detector", "detectors", cfg.detectors), ("action", "actions", cfg.actions),
+                                 ("receiver", "receivers", cfg.receivers)):
         for inst in table.values():
             component = inst.cls(inst.name, inst.settings, _check_runtime())
-            problems += [f"{kind} {inst.name!r} ({inst.type}): {p}" for p in component.check()]
+            # Named where the instance is written (an included shipped file is not where a key file is set).
+            file, line, col = cfg.positions.of((section, inst.name))
+            where = f"{file}:{line}:{col}" if line else (file or cfg.files[0])
+            problems += [f"{where}: {kind} {inst.name!r} ({inst.type}): {p}" for p in component.check()]
     for issue in cfg.warnings:
         click.echo(str(issue), err=True)
     for problem in problems:
-        click.echo(f"{cfg.files[0]}: {problem}", err=True)
+        click.echo(problem, err=True)
     if problems:
         click.echo(f"{len(problems)} error(s)", err=True)
         raise SystemExit(2)

@@ -69,6 +69,8 @@ class Config:
     sections: dict[str, Any] = field(default_factory=dict)
     warnings: list[ConfigIssue] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    #: Where each key was written (file, line, column), for messages about the loaded config.
+    positions: Positions = field(default_factory=Positions)
 
 
 @cache
@@ -330,6 +332,7 @@ def build(docs: list[Document], plugins: Plugins, files: list[str] | None = None
                 issues += issues_from(exc, positions, (extra.name,), extra.model, f"section {extra.name!r}")
     cfg = Config(files or sorted({d.file for d in docs}), daemon, plugins_cfg, tables["detectors"],
                  tables["actions"], tables["receivers"], rules, inhibit, sections, raw=merged)
+    cfg.positions = positions
     issues += _references(cfg, positions)
     if not any(i.severity == "error" for i in issues):
         for problems in plugins.hook.faultmgr_validate_config(config=cfg):

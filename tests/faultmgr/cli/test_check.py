@@ -1,47 +1,32 @@
-"""`faultmgr check`: exit 0 when clean, 1 with warnings only, 2 with errors; and `plugins: {disable: [...]}`
-in a rule file really keeps a plugin out (its types are unknown to that config)."""
+"""`faultmgr check` names the file and line of the instance whose own check fails, whichever file that is."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-BASE = """\
-daemon: {{state_dir: {state}}}
-detectors: {{ext: {{type: external}}}}
-actions: {{fix: {{type: command, argv: [/bin/true]}}}}
-receivers: {{ops: {{type: log}}}}
-rules:
-  down: {{match: {{kind: service.down, source: ext}}, notify: [ops], actions: [fix]}}
-"""
 
-
-def check(tmp: Path, text: str) -> subprocess.CompletedProcess[str]:
-    rules = tmp / "rules.yaml"
-    rules.write_text(text.format(state=tmp / "state"))
-    return subprocess.run([sys.executable, "-m", "faultmgr", "check", str(rules)], capture_output=True, text=True,
-                          timeout=60)
-
-
-def test_clean_is_0_warnings_only_is_1_errors_are_2(tmp_path: Path) -> None:
-    clean = check(tmp_path, BASE)
-    assert clean.returncode == 0, clean.stderr
-    assert clean.stdout.startswith("ok: 1 file(s), 1 rule(s)")
-    warned = check(tmp_path, BASE + "  quiet: {{match: {{kind: disk.full, source: ext}}}}\n")
-    assert warned.returncode == 1, warned.stderr
-    assert "rule 'quiet' pages nobody and runs no action" in warned.stderr
-    assert "ok: 1 file(s), 2 rule(s)" in warned.stdout  # the config is usable: it would run
-    broken = check(tmp_path, BASE + "  typo: {{match: {{kind: disk.full, source: ext}}, notify: [opps]}}\n")
-    assert broken.returncode == 2
-    assert "Traceback" not in broken.stderr
-
-
-def test_plugins_disable_in_a_rule_file_keeps_the_plugin_out(tmp_path: Path) -> None:
-    disabled = check(tmp_path, "plugins: {{disable: [command]}}\n" + BASE)
-    assert disabled.returncode == 2, disabled.stdout
-    assert "unknown action type 'command'" in disabled.stderr, disabled.stderr
-    # the same file without its command action is fine: the rest of the plugins still load
-    without = check(tmp_path, "plugins: {{disable: [command]}}\n" + BASE.replace(
-        "actions: {{fix: {{type: command, argv: [/bin/true]}}}}\n", "").replace(", actions: [fix]", ""))
-    assert without.returncode == 0, without.stderr
+def test_a_components_problem_is_reported_where_the_component_is_written(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("1 " + os.urandom(32).hex() + "\n")
+    keys.chmod(0o644)
+    # "a-rules.yaml" sorts first; the detector with the problem is written in "b-site.yaml".
+    (tmp_path / "a-rules.yaml").write_text("rules:\n  x: {match: {kind: 'heartbeat.*', source: hb}, notify: [o]}\n")
+    (tmp_path / "b-site.yaml").write_text(
+        "receivers: {o: {type: log}}\n"
+        "detectors:\n"
+        "  hb:\n"
+        "    type: heartbeat\n"
+        "    node: head-a\n"
+        "    peers: [head-b]\n"
+        f"    key_file: {keys}\n"
+        "    paths: [{type: udp, name: lan, bind: '127.0.0.1:6940', targets: ['127.0.0.1:6941']}]\n")
+    result = subprocess.run([sys.executable, "-m", "faultmgr", "check", str(tmp_path)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{tmp_path}/b-site.yaml:3:3: detector 'hb' (heartbeat): heartbeat key file {keys} is readable or "
+        f"writable by others (mode 0644); run: chmod 600 {keys}",
+        "1 error(s)"]
