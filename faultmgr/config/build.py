@@ -147,8 +147,8 @@ def merge(docs: list[Document], plugins: Plugins) -> tuple[dict[str, Any], Posit
     for doc in docs:
         for key, value in doc.data.items():
             line, col = doc.keys.get((key,), (1, 1))
-            if key == "include":
-                continue
+            if key == "include" or key.startswith("x-"):
+                continue  # x-...: a place for YAML anchors to share (as Compose files have), not a section
             if key not in known:
                 issues.append(ConfigIssue(doc.file, line, col, f"unknown section {key!r}",
                                           did_you_mean(key, known) or f"sections: {', '.join(sorted(known))}"))

@@ -150,6 +150,7 @@ class _Converter:
 
     def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        written: set[str] = set()  # keys of this mapping itself; merged ones (<<) may be overridden by them
         for key_node, value_node in node.value:
             kmark = key_node.start_mark
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -166,10 +167,11 @@ class _Converter:
             key = self._scalar(key_node)
             if not isinstance(key, str):
                 key = str(key).lower() if isinstance(key, bool) else str(key)
-            if key in out and (*path, key) in self.doc.keys:
+            if key in written:
                 first = self.doc.keys[(*path, key)]
                 raise YamlProblem(f"duplicate key {key!r} (first at line {first[0]})", kmark.line + 1,
                                   kmark.column + 1)
+            written.add(key)
             self.doc.keys[(*path, key)] = (kmark.line + 1, kmark.column + 1)
             out[key] = self.convert(value_node, (*path, key), depth + 1)
         return out

@@ -86,3 +86,17 @@ def test_fallback_loop_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load([tmp_path / "loop.yaml"], load_plugins())
     assert any("loops back" in str(i) for i in info.value.errors)
+
+
+def test_anchors_in_x_sections_and_merge_keys_overridden_by_the_entry(tmp_path: Path) -> None:
+    """`x-` top-level keys hold shared blocks; a key written after `<<:` wins over the merged one, and the
+    same key written twice in one mapping is still an error."""
+    path = tmp_path / "r.yaml"
+    path.write_text("x-log: &log\n  type: log\n  group_wait: 10s\n"
+                    "receivers:\n  a:\n    <<: *log\n    group_wait: 1s\n  b: *log\n")
+    cfg = load([path], load_plugins())
+    assert cfg.receivers["a"].settings.group_wait == 1.0 and cfg.receivers["b"].settings.group_wait == 10.0
+    path.write_text(path.read_text() + "  c:\n    <<: *log\n    group_wait: 1s\n    group_wait: 2s\n")
+    with pytest.raises(ConfigError) as info:
+        load([path], load_plugins())
+    assert [str(i) for i in info.value.errors] == [f"{path}:12:5: duplicate key 'group_wait' (first at line 11)"]
