@@ -84,7 +84,8 @@ class Daemon:
         self.runner.submit(alert, actions, event, resolved)
 
     def alert_changed(self, alert: AlertView, change: str) -> None:
-        self._publish("alert", {"change": change, **alert.to_dict()})
+        if self.listeners:  # the dict is built only for someone (the API's event stream) who reads it
+            self._publish("alert", {"change": change, **alert.to_dict()})
 
     def _publish(self, kind: str, data: dict[str, Any]) -> None:
         for listener in list(self.listeners):
@@ -116,7 +117,8 @@ class Daemon:
             self.engine.ingest(event)
         except Exception:
             log.exception("engine failed on event %s %s", event.kind, event.subject)
-        self._publish("event", event.to_dict())
+        if self.listeners:
+            self._publish("event", event.to_dict())
 
     # -- building -------------------------------------------------------------------------------------
     def _runtime(self) -> Runtime:

@@ -34,7 +34,12 @@ class Severity(enum.IntEnum):
             raise ValueError(f"unknown severity {value!r} (one of: {names})") from None
 
     def __str__(self) -> str:
-        return self.name.lower()
+        # A table, not self.name.lower(): severities are turned into text several times per event, and the
+        # enum's name property was visible in bench/engine.py --profile.
+        return _SEVERITY_NAMES[self]
+
+
+_SEVERITY_NAMES = {s: s._name_.lower() for s in Severity}
 
 
 @dataclass(slots=True)

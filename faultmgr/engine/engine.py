@@ -272,7 +272,8 @@ class Engine:
         self._flap(alert, rule, now)
         self._changed(alert, "firing")
         self._routes.append((alert, list(rule.spec.notify), now))
-        self.sink.run_actions(alert.view(), rule.spec.actions, event, False)
+        if rule.spec.actions:  # (a view costs a copy of the alert: most rules only page)
+            self.sink.run_actions(alert.view(), rule.spec.actions, event, False)
 
     def _resolve_alert(self, alert: Alert, event: Event | None, now: float, reason: str = "") -> None:
         alert.state = RESOLVED
@@ -286,7 +287,7 @@ class Engine:
         receivers = rule.spec.notify if rule else [g.receiver for g in self.router.groups.values()
                                                     if alert.fingerprint in g.alerts]
         self._routes.append((alert, list(receivers), now))
-        if rule is not None:
+        if rule is not None and rule.spec.actions:
             self.sink.run_actions(alert.view(), rule.spec.actions, event, True)
 
     def _flap(self, alert: Alert, rule: CompiledRule | None, now: float) -> None:
