@@ -17,7 +17,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,16 @@ from faultmgr.runtime import Runtime
 log = logging.getLogger("faultmgr.daemon")
 
 KINDS = ("detector", "action", "receiver")
+
+
+def on_loop(func: Callable[..., object], *args: object) -> Callable[[], Coroutine[Any, Any, None]]:
+    """``func(*args)`` as a coroutine function, so that APScheduler runs it on the event loop, not in a thread."""
+
+    async def job() -> None:
+        func(*args)
+
+    job.__qualname__ = job.__name__ = getattr(func, "__name__", "job")
+    return job
 
 
 class StartupError(Exception):
@@ -222,10 +232,13 @@ class Daemon:
         return 0
 
     def _schedule(self) -> None:
+        # Every job is a coroutine function: APScheduler's asyncio scheduler runs a plain function in a worker
+        # thread, and the engine and the journal's pending events belong to the event loop (a tick in a thread
+        # raced the ingest of events; a watchdog ping from a thread kept coming while the loop was stuck).
         daemon = self.config.daemon
-        self.scheduler.add_job(self.engine.tick, "interval", seconds=daemon.tick, id="engine-tick",
+        self.scheduler.add_job(on_loop(self.engine.tick), "interval", seconds=daemon.tick, id="engine-tick",
                                max_instances=1, coalesce=True, misfire_grace_time=None)
-        self.scheduler.add_job(self.journal.flush_events, "interval", seconds=1, id="journal-flush",
+        self.scheduler.add_job(on_loop(self.journal.flush_events), "interval", seconds=1, id="journal-flush",
                                coalesce=True, misfire_grace_time=None)
         self.scheduler.add_job(self._retention, "interval", minutes=10, id="retention", coalesce=True,
                                misfire_grace_time=None)
@@ -233,22 +246,24 @@ class Daemon:
                                misfire_grace_time=None)
         interval = systemd.watchdog_interval()
         if interval:
-            self.scheduler.add_job(systemd.notify, "interval", seconds=interval, args=["WATCHDOG=1"],
+            self.scheduler.add_job(on_loop(systemd.notify, "WATCHDOG=1"), "interval", seconds=interval,
                                    id="watchdog", coalesce=True, misfire_grace_time=None)
 
-    def _retention(self) -> None:
+    async def _retention(self) -> None:
         daemon = self.config.daemon
-        deleted = self.journal.apply_retention(self.clock.now(), daemon.retention_age, daemon.retention_events,
-                                               daemon.retention_bytes)
+        self.journal.flush_events()  # here, on the loop that records events; the deleting in a thread
+        deleted = await asyncio.to_thread(self.journal.apply_retention, self.clock.now(), daemon.retention_age,
+                                          daemon.retention_events, daemon.retention_bytes, False)
         if deleted:
             log.info("retention: %d old event(s) deleted", deleted)
 
-    def _size_bound(self) -> None:
+    async def _size_bound(self) -> None:
         """Between the ten-minute retention passes: a flood of events must not outgrow ``retention_bytes``."""
         limit = self.config.daemon.retention_bytes
         if not limit:
             return
-        deleted = self.journal.bound_size(limit)
+        self.journal.flush_events()
+        deleted = await asyncio.to_thread(self.journal.bound_size, limit, True, False)
         if deleted:
             used, size = self.journal.size()
             log.info("retention: %d old event(s) deleted to keep the journal under %d bytes (now %d in use, "
@@ -272,6 +287,11 @@ class Daemon:
     async def _shutdown(self) -> None:
         systemd.notify("STOPPING=1")
         log.info("stopping")
+        # A job handed to the loop a moment ago finishes in a step or two: let it, so that shutdown has nothing
+        # to cancel (APScheduler logs a cancelled job as an error with a traceback).
+        self.scheduler.pause()
+        for _ in range(3):
+            await asyncio.sleep(0)
         self.scheduler.shutdown(wait=False)
         for component in self.instances["detector"].values():
             await self._stop_component(component)

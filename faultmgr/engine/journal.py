@@ -232,12 +232,14 @@ class Journal:
         return [dict(zip(("time", "who", "action", "target", "detail"), r, strict=True)) for r in rows]
 
     # -- retention ------------------------------------------------------------------------------------
-    def apply_retention(self, now: float, max_age: float, max_events: int, max_bytes: int = 0) -> int:
+    def apply_retention(self, now: float, max_age: float, max_events: int, max_bytes: int = 0,
+                        flush: bool = True) -> int:
         """Delete events older than ``max_age`` and beyond the newest ``max_events``; also finished outbox
         rows, resolved alerts, finished or interrupted action runs and control-log entries past the age; then
         the oldest events until the data fits in ``max_bytes`` (0: no byte bound); then give freed pages back
         (:meth:`shrink`). Returns the number of events deleted."""
-        self.flush_events()
+        if flush:  # from another thread the caller flushes first, on the thread that records events
+            self.flush_events()
         cutoff = now - max_age
         with self.lock:
             deleted = self.db.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
@@ -252,7 +254,7 @@ class Journal:
                             "(state='interrupted' AND started_at < ?)", (cutoff, cutoff))
             self.db.execute("DELETE FROM control_log WHERE time < ?", (cutoff,))
         if max_bytes:
-            deleted += self.bound_size(max_bytes, shrink=False)
+            deleted += self.bound_size(max_bytes, shrink=False, flush=False)
         self.shrink()
         return deleted
 
@@ -265,11 +267,12 @@ class Journal:
             free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
         return (count - free) * page, count * page
 
-    def bound_size(self, max_bytes: int, shrink: bool = True) -> int:
+    def bound_size(self, max_bytes: int, shrink: bool = True, flush: bool = True) -> int:
         """Delete the oldest events until the data fits in ``max_bytes``; returns how many. Cheap when it
         already fits (three pragmas), so the daemon checks often: a flood of events fills bytes faster than
         the age and count bounds notice."""
-        self.flush_events()
+        if flush:
+            self.flush_events()
         deleted = 0
         for _ in range(20):  # each pass deletes a little more than the excess share: one or two passes
             used, _ = self.size()
