@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from haproxy_lab import HAProxy
 from loopback import free_port
 from prereq import need_program
 
@@ -144,7 +145,7 @@ class Daemon:
     workdir: Path
     proc: subprocess.Popen[bytes]
     log: Path
-    haproxy: subprocess.Popen[bytes]
+    haproxy: HAProxy
     session: requests.Session = field(default_factory=requests.Session)
 
     def get(self, path: str, token: str | None = READ, **kw: Any) -> requests.Response:
@@ -195,39 +196,13 @@ class Daemon:
                               env={**os.environ, **(env or {})})
 
 
-HAPROXY = """\
-global
-  stats socket {socket} mode 600 level admin
-defaults
-  mode http
-  timeout connect 1s
-  timeout client 10s
-  timeout server 10s
-frontend fe
-  bind 127.0.0.1:{port}
-  default_backend web
-backend web
-  server web1 127.0.0.1:{web1} weight 10
-  server web2 127.0.0.1:{web2} weight 5
-  server web3 127.0.0.1:{web2} weight 3
-"""
 
 
-def start_haproxy(workdir: Path, web1: int, web2: int) -> subprocess.Popen[bytes]:
+def start_haproxy(workdir: Path, web1: int, web2: int) -> HAProxy:
     """A real haproxy whose backend the ``web`` pool reads (web2 starts at half its declared weight;
     web3 is haproxy's own)."""
-    sock = workdir / "haproxy.sock"
-    config = workdir / "haproxy.cfg"
-    config.write_text(HAPROXY.format(socket=sock, port=free_port(), web1=web1, web2=web2))
-    log = workdir / "haproxy.log"
-    proc = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"haproxy did not start: {log.read_text()}")
-        time.sleep(0.05)
-    return proc
+    servers: dict[str, int | tuple[int, int]] = {"web1": (web1, 10), "web2": (web2, 5), "web3": (web2, 3)}
+    return HAProxy.write(workdir, free_port(), servers).start()
 
 
 def start_daemon(workdir: Path) -> Daemon:
@@ -243,7 +218,7 @@ def start_daemon(workdir: Path) -> Daemon:
     port = free_port()
     config = workdir / "faultmgr.yaml"
     config.write_text(CONFIG.format(state=workdir / "state", notify=workdir / "notify.log", port=port,
-                                    tokens=tokens, haproxy_socket=workdir / "haproxy.sock", web1=web1, web2=web2, keys=keys,
+                                    tokens=tokens, haproxy_socket=haproxy.socket, web1=web1, web2=web2, keys=keys,
                                     **{name: free_port() for name in ("hb_a1", "hb_a2", "hb_b1", "hb_b2", "hb_c",
                                                                       "hb_c_peer")}))
     log = workdir / "daemon.log"
@@ -265,8 +240,7 @@ def start_daemon(workdir: Path) -> Daemon:
 
 def stop_daemon(daemon: Daemon) -> None:
     daemon.session.close()
-    daemon.haproxy.terminate()
-    daemon.haproxy.wait(10)
+    daemon.haproxy.stop()
     if daemon.proc.poll() is None:
         daemon.proc.send_signal(signal.SIGTERM)
         try:

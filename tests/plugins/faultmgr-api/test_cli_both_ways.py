@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
+from haproxy_lab import HAProxy
 from loopback import free_port
 from prereq import need_program
 
@@ -44,21 +45,6 @@ pools:
 api: {{listen: "127.0.0.1:{port}", tokens_file: {tokens}}}
 """
 
-HAPROXY = """\
-global
-  stats socket {socket} mode 600 level admin
-defaults
-  mode tcp
-  timeout connect 1s
-  timeout client 10s
-  timeout server 10s
-frontend fe
-  bind 127.0.0.1:{port}
-  default_backend web
-backend web
-  server web1 127.0.0.1:{web1} weight 10
-  server web2 127.0.0.1:{web2} weight 10
-"""
 
 
 @dataclass
@@ -122,10 +108,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     need_program("haproxy")
     work = tmp_path_factory.mktemp("cli-both-ways")
     web1, web2, port = free_port(), free_port(), free_port()
-    sock = work / "haproxy.sock"
-    (work / "haproxy.cfg").write_text(HAPROXY.format(socket=sock, port=free_port(), web1=web1, web2=web2))
-    haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(work / "haproxy.cfg")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    haproxy = HAProxy.write(work, free_port(), {"web1": web1, "web2": web2}, mode="tcp").start()
+    sock = haproxy.socket
     tokens = work / "tokens"
     tokens.write_text(f"carol admin {ADMIN}\ndave read {READ}\n")
     tokens.chmod(0o600)
@@ -137,7 +121,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         proc = subprocess.Popen([FAULTMGR, "run", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: sock.exists(), "haproxy stats socket", log)
         _wait_for(lambda: proc.poll() is not None or _api_up(url), "API", log)
         assert proc.poll() is None, log.read_text()
         yield Lab(url, config, work, web2)
@@ -147,8 +130,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        haproxy.terminate()
-        haproxy.wait(10)
+        haproxy.stop()
 
 
 def _alert(lab: Lab, subject: str) -> dict[str, Any]:

@@ -4,12 +4,11 @@ that keeps requests flowing through it."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +16,7 @@ import pytest
 from aiohttp import web
 from daemon_lab import FAULTMGR
 from faultmgr_pools.backend import Backend, Target
+from haproxy_lab import HAProxy, stop_process
 from loopback import free_port
 from prereq import need, need_program
 
@@ -55,50 +55,6 @@ class RealServerProcess:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
-
-
-def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM, and SIGKILL when the process is still there after ``grace`` seconds."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@dataclass
-class HAProxy:
-    """A real haproxy in the foreground with an admin stats socket."""
-
-    socket: Path
-    port: int
-    config: Path
-    proc: subprocess.Popen[bytes] | None = None
-    log: Path = field(default_factory=lambda: Path("/dev/null"))
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.config)], stdout=self.log.open("wb"),
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"haproxy exited: {self.log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    pass
-                if self.socket.exists():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"haproxy did not start: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc, 5)
 
 
 class Client:
@@ -163,26 +119,6 @@ class Client:
         return answers
 
 
-def haproxy_config(sock: Path, port: int, servers: dict[str, int], extra: str = "") -> str:
-    lines = [
-        "global",
-        f"  stats socket {sock} mode 600 level admin",
-        "defaults",
-        "  mode http",
-        "  timeout connect 1s",
-        "  timeout client 10s",
-        "  timeout server 10s",
-        "frontend fe",
-        f"  bind 127.0.0.1:{port}",
-        "  default_backend web",
-        "backend web",
-        "  balance roundrobin",
-        *[f"  server {name} 127.0.0.1:{p} weight 10" for name, p in servers.items()],
-        extra,
-    ]
-    return "\n".join(lines) + "\n"
-
-
 @pytest.fixture
 async def real_servers() -> AsyncIterator[dict[str, RealServerProcess]]:
     """Three HTTP real servers: web1, web2, web3."""
@@ -220,13 +156,9 @@ def haproxy_factory(tmp_path: Path) -> Iterator[object]:
     started: list[HAProxy] = []
 
     def start(servers: dict[str, int], extra: str = "") -> HAProxy:
-        sock, port = tmp_path / f"admin{len(started)}.sock", free_port()
-        config = tmp_path / f"haproxy{len(started)}.cfg"
-        config.write_text(haproxy_config(sock, port, servers, extra))
-        proxy = HAProxy(sock, port, config, log=tmp_path / f"haproxy{len(started)}.log")
-        proxy.start()
+        proxy = HAProxy.write(tmp_path, free_port(), dict(servers), extra=extra, name=f"haproxy{len(started)}")
         started.append(proxy)
-        return proxy
+        return proxy.start()
 
     yield start
     for proxy in started:
