@@ -153,6 +153,14 @@ def alerts_command(config: tuple[str, ...], api: str | None, state: str | None, 
 comment_option = click.option("-m", "--comment", default="", help="why, for the journal")
 
 
+def _changed(item: dict[str, Any], as_json: bool, line: str) -> None:
+    """What a change command got back: the object as JSON with ``--json``, else one line for people."""
+    if as_json:
+        _print_json(item)
+    else:
+        click.echo(line)
+
+
 @click.command("ack")
 @daemon_options
 @click.argument("alert_id", type=int)
@@ -164,10 +172,7 @@ def ack_command(config: tuple[str, ...], api: str | None, alert_id: int, comment
     Example: faultmgr ack 42 -m "replacing the disk"
     """
     alert = ask(config, api, "ack", id=alert_id, comment=comment)["alert"]
-    if as_json:
-        _print_json(alert)
-        return
-    click.echo(f"alert #{alert_id} acknowledged by {alert.get('acknowledged_by')}")
+    _changed(alert, as_json, f"alert #{alert_id} acknowledged by {alert.get('acknowledged_by')}")
 
 
 @click.command("unack")
@@ -180,10 +185,7 @@ def unack_command(config: tuple[str, ...], api: str | None, alert_id: int, as_js
     Example: faultmgr unack 42
     """
     alert = ask(config, api, "unack", id=alert_id)["alert"]
-    if as_json:
-        _print_json(alert)
-        return
-    click.echo(f"alert #{alert_id} no longer acknowledged")
+    _changed(alert, as_json, f"alert #{alert_id} no longer acknowledged")
 
 
 @click.group("silence")
@@ -209,10 +211,7 @@ def silence_add(config: tuple[str, ...], api: str | None, matchers: tuple[str, .
     """
     silence = ask(config, api, "silence.add", matchers=list(matchers), duration=duration,
                    comment=comment)["silence"]
-    if as_json:
-        _print_json(silence)
-        return
-    click.echo(f"silence #{silence['id']} until {when(silence['ends_at'])}")
+    _changed(silence, as_json, f"silence #{silence['id']} until {when(silence['ends_at'])}")
 
 
 @silence_group.command("list")
@@ -245,10 +244,7 @@ def silence_expire(config: tuple[str, ...], api: str | None, silence_id: int, as
     Example: faultmgr silence expire 3
     """
     silence = ask(config, api, "silence.expire", id=silence_id)["silence"]
-    if as_json:
-        _print_json(silence)
-        return
-    click.echo(f"silence #{silence_id} expired")
+    _changed(silence, as_json, f"silence #{silence_id} expired")
 
 
 @click.command("inject")

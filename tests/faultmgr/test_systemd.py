@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -31,9 +33,22 @@ def messages(listener: socket.socket, until: str) -> list[tuple[float, str]]:
             return got
 
 
-def test_ready_then_watchdog_pings_then_stopping(tmp_path: Path) -> None:
-    proc, listener = start(tmp_path, WATCHDOG_USEC="400000")  # systemd's WatchdogSec=0.4s: ping every 0.2 s
+@contextlib.contextmanager
+def daemon(tmp_path: Path, **env: str) -> Iterator[tuple[subprocess.Popen[str], socket.socket]]:
+    """A daemon started with the notify socket (and ``env``); killed at the end if it is still running."""
+    proc, listener = start(tmp_path, **env)
     try:
+        yield proc, listener
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        listener.close()
+
+
+def test_ready_then_watchdog_pings_then_stopping(tmp_path: Path) -> None:
+    # systemd's WatchdogSec=0.4s: ping every 0.2 s
+    with daemon(tmp_path, WATCHDOG_USEC="400000") as (proc, listener):
         first = messages(listener, "READY=1")
         assert [m for _, m in first] == ["READY=1"]
         pings = [messages(listener, "WATCHDOG=1")[-1][0] for _ in range(5)]
@@ -43,25 +58,14 @@ def test_ready_then_watchdog_pings_then_stopping(tmp_path: Path) -> None:
         rest = [m for _, m in messages(listener, "STOPPING=1")]
         assert set(rest) <= {"WATCHDOG=1", "STOPPING=1"}
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        listener.close()
 
 
 def test_no_pings_when_the_watchdog_is_meant_for_another_process(tmp_path: Path) -> None:
     """``WATCHDOG_PID`` names the main process systemd watches: a child that inherited the variables (a
     helper started by the daemon, a shell) must not ping in its name."""
-    proc, listener = start(tmp_path, WATCHDOG_USEC="400000", WATCHDOG_PID="1")
-    try:
+    with daemon(tmp_path, WATCHDOG_USEC="400000", WATCHDOG_PID="1") as (proc, listener):
         assert messages(listener, "READY=1")[-1][1] == "READY=1"
         time.sleep(1.0)  # five ping intervals: the other test sees pings come within this much
         proc.send_signal(signal.SIGTERM)
         assert [m for _, m in messages(listener, "STOPPING=1")] == ["STOPPING=1"]
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        listener.close()

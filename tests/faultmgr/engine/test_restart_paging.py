@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,32 +43,32 @@ def receiver() -> Iterator[Receiver]:
     rec.close()
 
 
-def test_restart_does_not_page_a_firing_alert_again(tmp_path: Path, receiver: Receiver) -> None:
+def page_web1_restart_page_web2(tmp_path: Path, receiver: Receiver, down: Callable[[DaemonProcess], None]) -> None:
+    """web1 is paged; ``down`` stops the daemon (and may leave a mark on what it left); after the restart
+    web2 is paged. The outbox is first in, first out per receiver: whatever the restart queued about web1 goes
+    out before the page about web2, so web1's pages are all in when this returns."""
     daemon = DaemonProcess(tmp_path, receiver.port, group_wait="0s")
     try:
         daemon.start()
         assert daemon.inject("web1")
         assert wait_for_page(receiver, "web1") == 1
         daemon.wait_drained()
-        daemon.stop()
+        down(daemon)
         daemon.start()
-        # The outbox is first in, first out per receiver: whatever the restart queued about web1 goes out
-        # before the page about web2.
         assert daemon.inject("web2")
         assert wait_for_page(receiver, "web2") == 1
         daemon.wait_drained()
     finally:
         daemon.stop()
+
+
+def test_restart_does_not_page_a_firing_alert_again(tmp_path: Path, receiver: Receiver) -> None:
+    page_web1_restart_page_web2(tmp_path, receiver, DaemonProcess.stop)
     assert pages_about(receiver, "web1") == 1, [r.key for r in receiver.requests]
 
 
 def test_kill_between_page_and_its_record_does_not_page_again(tmp_path: Path, receiver: Receiver) -> None:
-    daemon = DaemonProcess(tmp_path, receiver.port, group_wait="0s")
-    try:
-        daemon.start()
-        assert daemon.inject("web1")
-        assert wait_for_page(receiver, "web1") == 1
-        daemon.wait_drained()
+    def killed_between_the_commits(daemon: DaemonProcess) -> None:
         daemon.kill()
         # What a kill between the two commits leaves: the page is in the outbox, the alert does not say so.
         db = sqlite3.connect(daemon.journal)
@@ -79,12 +79,8 @@ def test_kill_between_page_and_its_record_does_not_page_again(tmp_path: Path, re
                 record["notified"] = []
                 db.execute("UPDATE alerts SET data=? WHERE id=?", (json.dumps(record), alert_id))
         db.close()
-        daemon.start()
-        assert daemon.inject("web2")
-        assert wait_for_page(receiver, "web2") == 1
-        daemon.wait_drained()
-    finally:
-        daemon.stop()
+
+    page_web1_restart_page_web2(tmp_path, receiver, killed_between_the_commits)
     keys = {r.key for r in receiver.requests if any(a["subject"] == "web1" for a in r.body["alerts"])}
     assert len(keys) == 1, f"web1 paged under {len(keys)} different keys: {sorted(keys)}"
 
