@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -232,6 +233,14 @@ class DaemonProcess:
     def firing_fingerprints(self) -> set[str]:
         """Alerts the journal says have fired at least once."""
         return {r[0] for r in self._query("SELECT fingerprint FROM alerts WHERE firing > 0")}
+
+    def wait_until(self, predicate: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
+        """Until ``predicate()`` holds; on timeout the failure names ``what`` and shows the daemon's log."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}:\n{self.log.read_text()}")
+            time.sleep(0.05)
 
     def wait_drained(self, timeout: float = DEADLINE) -> None:
         """Until no outbox row is pending or being sent. An injection is answered before the engine has

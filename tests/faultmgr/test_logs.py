@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 
-from daemon_lab import DEADLINE, DaemonProcess, Receiver
+from daemon_lab import DaemonProcess, Receiver
 
 from faultmgr.logs import JsonFormatter, fields
 
@@ -21,22 +20,14 @@ rules: {{down: {{match: {{kind: service.down, source: ext}}, notify: [out], acti
 """
 
 
-def wait(predicate, what: str, daemon: DaemonProcess) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}:\n{daemon.log.read_text()}")
-        time.sleep(0.05)
-
-
 def test_a_daemon_logs_event_alert_notification_and_action_as_json_objects(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     daemon = DaemonProcess(tmp_path, text=CONFIG.format(receiver=f'type: log, path: "{out}"'))
     daemon.start()
     try:
         assert daemon.inject("web1")
-        wait(lambda: out.exists() and out.read_text().strip() != "", "the page", daemon)
-        wait(lambda: any(r[2] == "ok" for r in daemon.action_runs()), "the action's outcome", daemon)
+        daemon.wait_until(lambda: out.exists() and out.read_text().strip() != "", "the page")
+        daemon.wait_until(lambda: any(r[2] == "ok" for r in daemon.action_runs()), "the action's outcome")
     finally:
         daemon.stop()
     lines = daemon.log_objects()
@@ -74,9 +65,9 @@ def test_retries_are_logged_with_their_attempt_then_the_delivery(tmp_path: Path)
     daemon.start()
     try:
         assert daemon.inject("web1")
-        wait(lambda: sum(r.get("outcome") == "retry" for r in daemon.log_objects()) >= 2, "two retries", daemon)
+        daemon.wait_until(lambda: sum(r.get("outcome") == "retry" for r in daemon.log_objects()) >= 2, "two retries")
         receiver.up()
-        wait(lambda: any(r.get("outcome") == "sent" for r in daemon.log_objects()), "the delivery", daemon)
+        daemon.wait_until(lambda: any(r.get("outcome") == "sent" for r in daemon.log_objects()), "the delivery")
     finally:
         daemon.stop()
         receiver.close()

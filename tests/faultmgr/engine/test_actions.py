@@ -8,10 +8,9 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from daemon_lab import DEADLINE, DaemonProcess
+from daemon_lab import DaemonProcess
 
 TIMEOUT_CONFIG = """\
 daemon: {{state_dir: "{{state}}", tick: 50ms, shutdown_timeout: 1s}}
@@ -47,14 +46,6 @@ rules:
 """
 
 
-def wait(daemon: DaemonProcess, predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}:\n{daemon.log.read_text()}")
-        time.sleep(0.05)
-
-
 def gone(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
@@ -72,8 +63,8 @@ def test_timeout_fails_the_action_runs_its_fallback_and_emits_action_failed(tmp_
     daemon.start()
     try:
         assert daemon.inject("web1")
-        wait(daemon, lambda: lines(rescued) == ["web1"], "the fallback")
-        wait(daemon, lambda: bool(lines(out)), "the page about the failed action")
+        daemon.wait_until(lambda: lines(rescued) == ["web1"], "the fallback")
+        daemon.wait_until(lambda: bool(lines(out)), "the page about the failed action")
     finally:
         daemon.stop()
     runs = {action: (phase, state, detail) for action, phase, state, detail in daemon.action_runs()}
@@ -96,7 +87,7 @@ def test_an_action_never_runs_twice_for_one_firing_even_across_a_kill(tmp_path: 
     try:
         daemon.start()
         assert daemon.inject("web1")
-        wait(daemon, lambda: len(lines(runs)) == 1, "the action to start")
+        daemon.wait_until(lambda: len(lines(runs)) == 1, "the action to start")
         assert daemon.action_runs() == [("slow-fix", "fire", "started", "")]
         leaders.append(int(lines(runs)[0].split()[1]))
         daemon.kill()  # mid-action: the run is claimed in the journal, never finished
@@ -104,7 +95,7 @@ def test_an_action_never_runs_twice_for_one_firing_even_across_a_kill(tmp_path: 
         assert daemon.action_runs() == [("slow-fix", "fire", "interrupted", "")]
         assert daemon.inject("web1")  # the same failure again: the alert is still firing, no new firing
         assert daemon.inject("web2")  # after web1's event: once its action started, web1's was decided
-        wait(daemon, lambda: any(line.startswith("web2 ") for line in lines(runs)), "web2's action")
+        daemon.wait_until(lambda: any(line.startswith("web2 ") for line in lines(runs)), "web2's action")
         leaders += [int(line.split()[1]) for line in lines(runs) if line.startswith("web2 ")]
         assert [line.split()[0] for line in lines(runs)] == ["web1", "web2"]
         assert [state for action, _, state, _ in daemon.action_runs()] == ["interrupted", "started"]
