@@ -29,6 +29,18 @@ FAULTMGR = str(Path(sys.executable).with_name("faultmgr"))
 DEADLINE = 60.0  # seconds a daemon gets to start, or the outbox to drain, before a test fails
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, and SIGKILL when the process is still there after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass
 class Received:
     """One request as the receiver saw it."""
@@ -180,12 +192,8 @@ class DaemonProcess:
 
     def stop(self) -> None:
         """SIGTERM (a clean stop), if still running."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.proc is not None:
+            stop_process(self.proc, 15)
 
     def inject(self, subject: str, severity: str = "critical", kind: str = "service.down") -> bool:
         """One event through the control socket (a failure; ``service.ok`` with severity ``ok`` recovers);

@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daemon_lab import stop_process
+
 
 def haproxy_config(sock: Path, port: int, servers: dict[str, int | tuple[int, int]], mode: str = "http",
                    extra: str = "") -> str:
@@ -31,18 +33,6 @@ def haproxy_config(sock: Path, port: int, servers: dict[str, int | tuple[int, in
         server_port, weight = where if isinstance(where, tuple) else (where, 10)
         lines.append(f"  server {name} 127.0.0.1:{server_port} weight {weight}")
     return "\n".join([*lines, extra]) + "\n"
-
-
-def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM, and SIGKILL when the process is still there after ``grace`` seconds."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @dataclass

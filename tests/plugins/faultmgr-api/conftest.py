@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from daemon_lab import stop_process
 from haproxy_lab import HAProxy
 from loopback import free_port
 from prereq import need_program
@@ -241,13 +241,7 @@ def start_daemon(workdir: Path) -> Daemon:
 def stop_daemon(daemon: Daemon) -> None:
     daemon.session.close()
     daemon.haproxy.stop()
-    if daemon.proc.poll() is None:
-        daemon.proc.send_signal(signal.SIGTERM)
-        try:
-            daemon.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            daemon.proc.kill()
-            daemon.proc.wait(5)
+    stop_process(daemon.proc, 20)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ parameters are refused. A real daemon, a real haproxy, real HTTP."""
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
+from daemon_lab import stop_process
 from haproxy_lab import HAProxy
 from loopback import free_port
 from prereq import need_program
@@ -125,11 +125,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         assert proc.poll() is None, log.read_text()
         yield Lab(url, config, work, web2)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 20)
         haproxy.stop()
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 import trustme
+from daemon_lab import stop_process
 from loopback import free_port
 
 FAULTMGR = str(Path(sys.executable).with_name("faultmgr"))
@@ -62,11 +63,7 @@ def tls_daemon(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, 
         wait_for(lambda: requests.get(url + "/api/v1/openapi.json", verify=str(ca_file), timeout=1).ok, "HTTPS")
         yield proc, config, tokens, url, ca_file
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 20)
 
 
 def test_https_and_reloads(tls_daemon: tuple[subprocess.Popen[bytes], Path, Path, str, Path]) -> None:
