@@ -8,7 +8,6 @@ Nothing a line holds can stop the loop: a source whose poll raises is reported a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,6 +16,7 @@ from pydantic import Field
 from faultmgr.component import Detector
 from faultmgr.config.settings import PluginSettings
 from faultmgr.config.types import Duration
+from faultmgr.tasks import stop_task
 from faultmgr_audit.detections import (
     BruteForceSettings,
     DeniedSettings,
@@ -147,11 +147,8 @@ class AuditDetector(Detector):
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"audit:{self.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         self.drain()
         for follower, _ in self._sources:
             follower.close()

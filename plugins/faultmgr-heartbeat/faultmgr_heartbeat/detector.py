@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import time
 from typing import Any, ClassVar
 
 from faultmgr.component import Detector
 from faultmgr.event import Severity
 from faultmgr.runtime import Runtime
+from faultmgr.tasks import stop_task
 from faultmgr_heartbeat.arbiter import ArbiterView, hears_from_status
 from faultmgr_heartbeat.liveness import Transition
 from faultmgr_heartbeat.node import HeartbeatNode
@@ -212,11 +212,8 @@ class HeartbeatDetector(NodeDetector):
                                                                   name=f"heartbeat-ping-{self.name}")
 
     async def stop(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pinger
-            self._pinger = None
+        await stop_task(self._pinger)
+        self._pinger = None
         await super().stop()
 
     def status(self) -> dict[str, Any]:

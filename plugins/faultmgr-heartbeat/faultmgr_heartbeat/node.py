@@ -7,13 +7,13 @@ its :class:`~faultmgr_heartbeat.liveness.Transition` objects into events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from faultmgr.tasks import stop_task
 from faultmgr_heartbeat.auth import KeyRing, check_key_file, load_key_file
 from faultmgr_heartbeat.beacon import ProcessSender
 from faultmgr_heartbeat.liveness import Liveness, Timing, Transition
@@ -166,11 +166,8 @@ class HeartbeatNode:
 
     async def stop(self) -> None:
         """Stop the threads and the evaluator, close the paths and save the replay marks."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         for thread in (self.sender, self.receiver):
             if thread is not None:
                 thread.stop()
