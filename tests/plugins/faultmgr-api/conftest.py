@@ -19,6 +19,7 @@ from daemon_lab import stop_process
 from haproxy_lab import HAProxy
 from loopback import free_port
 from prereq import need_program
+from prometheus_client.parser import text_string_to_metric_families
 
 ADMIN = "alice-admin-token-0123456789"
 READ = "bob-read-token-0123456789abc"
@@ -134,6 +135,14 @@ api:
 """
 
 
+class Samples(dict[tuple[str, tuple[tuple[str, str], ...]], float]):
+    """Prometheus samples by (name, sorted labels)."""
+
+    def value(self, name: str, **labels: str) -> float:
+        """A sample's value; 0 when it is not exported (yet)."""
+        return self.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
 @dataclass
 class Daemon:
     """A running daemon and how to reach it."""
@@ -147,6 +156,14 @@ class Daemon:
     log: Path
     haproxy: HAProxy
     session: requests.Session = field(default_factory=requests.Session)
+
+    def metrics(self) -> Samples:
+        """``/metrics`` scraped (no token: the shared daemon leaves it open) and parsed."""
+        response = self.get("/metrics", token=None)
+        assert response.status_code == 200, response.text
+        assert response.headers["Content-Type"].startswith("text/plain")
+        return Samples({(s.name, tuple(sorted(s.labels.items()))): s.value
+                        for family in text_string_to_metric_families(response.text) for s in family.samples})
 
     def get(self, path: str, token: str | None = READ, **kw: Any) -> requests.Response:
         return self.session.get(self.url + path, headers=self._auth(token), timeout=10, **kw)

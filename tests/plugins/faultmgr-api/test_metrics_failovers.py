@@ -24,7 +24,6 @@ from faultmgr_heartbeat.protocol import Packet, encode
 from faultmgr_vip import VipTakeover
 from loopback import free_port
 from prereq import need_program, need_root
-from prometheus_client.parser import text_string_to_metric_families
 
 from faultmgr.alert import AlertView
 from faultmgr.runtime import Runtime
@@ -34,32 +33,22 @@ ALERT = AlertView(id=1, fingerprint="fp", rule="peer-dead", subject="head-b", se
 CLONE_NEWNET = 0x40000000
 
 
-def scrape(daemon: Daemon) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = daemon.get("/metrics", token=None).text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
 def test_guard_refusal_counts_as_a_refusal_not_a_failover(daemon: Daemon) -> None:
     # The rule runs vip-web, whose split-brain guard is pointed at a detector that is no heartbeat: a refusal.
-    before = scrape(daemon)
+    before = daemon.metrics()
     daemon.inject("metrics-vip", kind="vip.peer.lost", severity="critical")
     deadline = time.monotonic() + 15
     while True:
-        after = scrape(daemon)
-        if value(after, "faultmgr_failover_refusals_total", action="vip-web") > \
-                value(before, "faultmgr_failover_refusals_total", action="vip-web"):
+        after = daemon.metrics()
+        if after.value("faultmgr_failover_refusals_total", action="vip-web") > \
+                before.value("faultmgr_failover_refusals_total", action="vip-web"):
             break
         assert time.monotonic() < deadline, "refusal not counted"
         time.sleep(0.1)
-    assert value(after, "faultmgr_failovers_total", action="vip-web") == \
-        value(before, "faultmgr_failovers_total", action="vip-web")
-    assert value(after, "faultmgr_action_runs_total", action="vip-web", type="vip.takeover", outcome="failed") == \
-        value(before, "faultmgr_action_runs_total", action="vip-web", type="vip.takeover", outcome="failed") + 1
+    assert after.value("faultmgr_failovers_total", action="vip-web") == \
+        before.value("faultmgr_failovers_total", action="vip-web")
+    assert after.value("faultmgr_action_runs_total", action="vip-web", type="vip.takeover", outcome="failed") == \
+        before.value("faultmgr_action_runs_total", action="vip-web", type="vip.takeover", outcome="failed") + 1
 
 
 @contextlib.contextmanager

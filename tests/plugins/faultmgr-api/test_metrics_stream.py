@@ -8,82 +8,66 @@ import time
 from typing import Any
 
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 Daemon = Any
 READ = "bob-read-token-0123456789abc"
 
 
-def scrape(daemon: Daemon) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = daemon.get("/metrics", token=None)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain")
-    out = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
 def test_metrics_count_events_alerts_notifications(daemon: Daemon) -> None:
-    before = scrape(daemon)
+    before = daemon.metrics()
     daemon.inject("metrics-1", kind="disk.full", severity="warning")
     daemon.wait_alert("metrics-1")
     deadline = time.monotonic() + 10
     while True:
-        after = scrape(daemon)
-        sent = value(after, "faultmgr_notifications_total", receiver="ops-log", outcome="sent")
-        if sent > value(before, "faultmgr_notifications_total", receiver="ops-log", outcome="sent"):
+        after = daemon.metrics()
+        sent = after.value("faultmgr_notifications_total", receiver="ops-log", outcome="sent")
+        if sent > before.value("faultmgr_notifications_total", receiver="ops-log", outcome="sent"):
             break
         assert time.monotonic() < deadline, "no notification counted"
         time.sleep(0.1)
-    assert value(after, "faultmgr_events_total", kind="disk.full", severity="warning") == \
-        value(before, "faultmgr_events_total", kind="disk.full", severity="warning") + 1
-    assert value(after, "faultmgr_alerts", state="firing", severity="warning") >= 1
-    assert value(after, "faultmgr_alert_changes_total", change="firing", severity="warning") >= 1
-    assert value(after, "faultmgr_rule_evaluations_total") > value(before, "faultmgr_rule_evaluations_total")
+    assert after.value("faultmgr_events_total", kind="disk.full", severity="warning") == \
+        before.value("faultmgr_events_total", kind="disk.full", severity="warning") + 1
+    assert after.value("faultmgr_alerts", state="firing", severity="warning") >= 1
+    assert after.value("faultmgr_alert_changes_total", change="firing", severity="warning") >= 1
+    assert after.value("faultmgr_rule_evaluations_total") > before.value("faultmgr_rule_evaluations_total")
     assert ("faultmgr_outbox_depth", (("receiver", "ops-log"),)) in after
-    assert value(after, "faultmgr_event_loop_lag_seconds", which="max") >= 0
-    assert value(after, "faultmgr_start_time_seconds") > 0
+    assert after.value("faultmgr_event_loop_lag_seconds", which="max") >= 0
+    assert after.value("faultmgr_start_time_seconds") > 0
 
 
 def test_metrics_count_action_runs_by_outcome(daemon: Daemon) -> None:
-    before = scrape(daemon)
+    before = daemon.metrics()
     daemon.inject("metrics-job", kind="job.failed", severity="warning")
     deadline = time.monotonic() + 10
     while True:
-        after = scrape(daemon)
-        failed = value(after, "faultmgr_action_runs_total", action="run-false", type="command", outcome="failed")
-        if failed > value(before, "faultmgr_action_runs_total", action="run-false", type="command",
+        after = daemon.metrics()
+        failed = after.value("faultmgr_action_runs_total", action="run-false", type="command", outcome="failed")
+        if failed > before.value("faultmgr_action_runs_total", action="run-false", type="command",
                           outcome="failed"):
             break
         assert time.monotonic() < deadline, "action runs not counted"
         time.sleep(0.1)
-    assert value(after, "faultmgr_action_runs_total", action="run-true", type="command", outcome="ok") == \
-        value(before, "faultmgr_action_runs_total", action="run-true", type="command", outcome="ok") + 1
+    assert after.value("faultmgr_action_runs_total", action="run-true", type="command", outcome="ok") == \
+        before.value("faultmgr_action_runs_total", action="run-true", type="command", outcome="ok") + 1
     assert "faultmgr_failovers_total" not in daemon.get("/metrics", token=None).text.replace(
         "# HELP faultmgr_failovers_total", "").replace("# TYPE faultmgr_failovers_total", "")
 
 
 def test_metrics_heartbeat_paths_and_vips(daemon: Daemon) -> None:
     deadline = time.monotonic() + 15
-    while value(scrape(daemon), "faultmgr_heartbeat_peer_up", detector="hb", peer="head-b", state="up") != 1:
+    while daemon.metrics().value("faultmgr_heartbeat_peer_up", detector="hb", peer="head-b", state="up") != 1:
         assert time.monotonic() < deadline, "head-b never up"
         time.sleep(0.1)
-    first = scrape(daemon)
+    first = daemon.metrics()
     for path in ("lan", "backup"):
-        age = value(first, "faultmgr_heartbeat_last_beat_age_seconds", detector="hb", peer="head-b", path=path)
+        age = first.value("faultmgr_heartbeat_last_beat_age_seconds", detector="hb", peer="head-b", path=path)
         assert 0 <= age < 2
-        assert value(first, "faultmgr_heartbeat_missed_beats", detector="hb", peer="head-b", path=path) < 10
+        assert first.value("faultmgr_heartbeat_missed_beats", detector="hb", peer="head-b", path=path) < 10
     time.sleep(0.6)
-    later = scrape(daemon)
+    later = daemon.metrics()
     seq = {"detector": "hb", "peer": "head-b", "path": "lan"}
-    assert value(later, "faultmgr_heartbeat_path_seq", **seq) > value(first, "faultmgr_heartbeat_path_seq", **seq)
-    assert value(later, "faultmgr_vip_held", action="vip-web", vip="127.0.0.77/32") == 0
+    assert later.value("faultmgr_heartbeat_path_seq", **seq) > first.value("faultmgr_heartbeat_path_seq", **seq)
+    assert later.value("faultmgr_vip_held", action="vip-web", vip="127.0.0.77/32") == 0
     assert ("faultmgr_vip_held", (("action", "vip-web"), ("vip", "127.0.0.77/32"))) in later
 
 
@@ -142,15 +126,15 @@ def test_probe_latency_counts_every_check_not_only_events(daemon: Daemon) -> Non
     labels = {"detector": "probes", "check": "connect"}
     events = {"kind": "probe.failed", "severity": "critical"}
     deadline = time.monotonic() + 15
-    first = scrape(daemon)
-    while value(after := scrape(daemon), "faultmgr_probe_latency_seconds_count", **labels) < \
-            value(first, "faultmgr_probe_latency_seconds_count", **labels) + 3:
+    first = daemon.metrics()
+    while (after := daemon.metrics()).value("faultmgr_probe_latency_seconds_count", **labels) < \
+            first.value("faultmgr_probe_latency_seconds_count", **labels) + 3:
         assert time.monotonic() < deadline, "probe latency not counted"
         time.sleep(0.2)
-    assert value(after, "faultmgr_events_total", **events) == value(first, "faultmgr_events_total", **events)
-    count = value(after, "faultmgr_probe_latency_seconds_count", **labels)
-    assert value(after, "faultmgr_probe_latency_seconds_bucket", le="+Inf", **labels) == count
-    assert value(after, "faultmgr_probe_latency_seconds_bucket", le="10.0", **labels) == count  # loopback
-    assert value(after, "faultmgr_probe_latency_seconds_sum", **labels) > 0
+    assert after.value("faultmgr_events_total", **events) == first.value("faultmgr_events_total", **events)
+    count = after.value("faultmgr_probe_latency_seconds_count", **labels)
+    assert after.value("faultmgr_probe_latency_seconds_bucket", le="+Inf", **labels) == count
+    assert after.value("faultmgr_probe_latency_seconds_bucket", le="10.0", **labels) == count  # loopback
+    assert after.value("faultmgr_probe_latency_seconds_sum", **labels) > 0
     status = daemon.get("/api/v1/status").json()["components"]["detector"]["probes"]
     assert status["targets"]["api-port"]["state"] == "up"
