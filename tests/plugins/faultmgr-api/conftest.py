@@ -28,6 +28,14 @@ STARTUP_S = 30.0
 
 
 CONFIG = """\
+# the timing every heartbeat detector below shares (an x- key holds YAML anchors, as Compose files do)
+x-hb: &hb
+  key_file: {keys}
+  keepalive: 200ms
+  warntime: 1s
+  deadtime: 2s
+  initdead: 4s
+  realtime: false
 daemon:
   state_dir: {state}
   node: head-a
@@ -43,12 +51,7 @@ detectors:
     type: heartbeat
     node: head-a
     peers: [head-b]
-    key_file: {keys}
-    keepalive: 200ms
-    warntime: 1s
-    deadtime: 2s
-    initdead: 4s
-    realtime: false
+    <<: *hb
     paths:
       - {{type: udp, name: lan, bind: "127.0.0.1:{hb_a1}", targets: ["127.0.0.1:{hb_b1}"]}}
       - {{type: udp, name: backup, bind: "127.0.0.1:{hb_a2}", targets: ["127.0.0.1:{hb_b2}"]}}
@@ -56,12 +59,7 @@ detectors:
     type: heartbeat
     node: head-b
     peers: [head-a]
-    key_file: {keys}
-    keepalive: 200ms
-    warntime: 1s
-    deadtime: 2s
-    initdead: 4s
-    realtime: false
+    <<: *hb
     paths:
       - {{type: udp, name: lan, bind: "127.0.0.1:{hb_b1}", targets: ["127.0.0.1:{hb_a1}"]}}
       - {{type: udp, name: backup, bind: "127.0.0.1:{hb_b2}", targets: ["127.0.0.1:{hb_a2}"]}}
@@ -70,12 +68,7 @@ detectors:
     type: heartbeat
     node: head-a
     peers: [head-c]
-    key_file: {keys}
-    keepalive: 200ms
-    warntime: 1s
-    deadtime: 2s
-    initdead: 4s
-    realtime: false
+    <<: *hb
     paths:
       - {{type: udp, name: lan, bind: "127.0.0.1:{hb_c}", targets: ["127.0.0.1:{hb_c_peer}"]}}
   # a TCP connect check of the API's own port: passes every time, so it never emits an event
@@ -164,6 +157,14 @@ class Daemon:
         assert response.headers["Content-Type"].startswith("text/plain")
         return Samples({(s.name, tuple(sorted(s.labels.items()))): s.value
                         for family in text_string_to_metric_families(response.text) for s in family.samples})
+
+    def metrics_after(self, before: Samples, name: str, timeout: float = 15, **labels: str) -> Samples:
+        """The first scrape in which sample ``name{labels}`` is above its value in ``before``."""
+        deadline = time.monotonic() + timeout
+        while (after := self.metrics()).value(name, **labels) <= before.value(name, **labels):
+            assert time.monotonic() < deadline, f"{name}{labels} did not grow within {timeout}s"
+            time.sleep(0.1)
+        return after
 
     def get(self, path: str, token: str | None = READ, **kw: Any) -> requests.Response:
         return self.session.get(self.url + path, headers=self._auth(token), timeout=10, **kw)

@@ -17,14 +17,7 @@ def test_metrics_count_events_alerts_notifications(daemon: Daemon) -> None:
     before = daemon.metrics()
     daemon.inject("metrics-1", kind="disk.full", severity="warning")
     daemon.wait_alert("metrics-1")
-    deadline = time.monotonic() + 10
-    while True:
-        after = daemon.metrics()
-        sent = after.value("faultmgr_notifications_total", receiver="ops-log", outcome="sent")
-        if sent > before.value("faultmgr_notifications_total", receiver="ops-log", outcome="sent"):
-            break
-        assert time.monotonic() < deadline, "no notification counted"
-        time.sleep(0.1)
+    after = daemon.metrics_after(before, "faultmgr_notifications_total", receiver="ops-log", outcome="sent")
     assert after.value("faultmgr_events_total", kind="disk.full", severity="warning") == \
         before.value("faultmgr_events_total", kind="disk.full", severity="warning") + 1
     assert after.value("faultmgr_alerts", state="firing", severity="warning") >= 1
@@ -38,15 +31,8 @@ def test_metrics_count_events_alerts_notifications(daemon: Daemon) -> None:
 def test_metrics_count_action_runs_by_outcome(daemon: Daemon) -> None:
     before = daemon.metrics()
     daemon.inject("metrics-job", kind="job.failed", severity="warning")
-    deadline = time.monotonic() + 10
-    while True:
-        after = daemon.metrics()
-        failed = after.value("faultmgr_action_runs_total", action="run-false", type="command", outcome="failed")
-        if failed > before.value("faultmgr_action_runs_total", action="run-false", type="command",
-                          outcome="failed"):
-            break
-        assert time.monotonic() < deadline, "action runs not counted"
-        time.sleep(0.1)
+    after = daemon.metrics_after(before, "faultmgr_action_runs_total", action="run-false", type="command",
+                                 outcome="failed")
     assert after.value("faultmgr_action_runs_total", action="run-true", type="command", outcome="ok") == \
         before.value("faultmgr_action_runs_total", action="run-true", type="command", outcome="ok") + 1
     assert "faultmgr_failovers_total" not in daemon.get("/metrics", token=None).text.replace(
